@@ -1,0 +1,24 @@
+"""Architecture configurations of Pythia-VL and Mamba-VL (no model code is imported here)."""
+
+from .configuration_vlm import (
+    BACKBONES,
+    BackboneSpec,
+    MambaVLConfig,
+    PythiaVLConfig,
+    VLConfig,
+    backbone_spec,
+    config_class_for_backbone,
+)
+from .presets import PRESETS, VLPreset
+
+__all__ = [
+    "BACKBONES",
+    "PRESETS",
+    "BackboneSpec",
+    "MambaVLConfig",
+    "PythiaVLConfig",
+    "VLConfig",
+    "VLPreset",
+    "backbone_spec",
+    "config_class_for_backbone",
+]

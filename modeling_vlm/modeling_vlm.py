@@ -1,0 +1,272 @@
+"""Pythia-VL and Mamba-VL: a frozen vision tower, an MLP projector and a causal language model, one implementation.
+
+The towers are built through the Auto classes from the composite config (``vision_tower``: CLIP / SigLIP / timm
+EVA-02; ``language_model``: transformers' ``GPTNeoXForCausalLM`` or ``MambaForCausalLM``), so pretrained checkpoints of
+either part load unchanged. Projected image features replace the embeddings of the ``<image>`` placeholder positions
+after an explicit count check. Everything that differs between the backbones lives in the two small subclasses at
+the bottom of this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoModel, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.generation.utils import ALL_CACHE_NAMES
+from transformers.utils import ModelOutput
+
+from configuration import MambaVLConfig, PythiaVLConfig, VLConfig
+
+
+@dataclass
+class VLCausalLMOutputWithPast(ModelOutput):
+    r"""
+    Output of the vision-language models.
+
+    Args:
+        loss (`torch.FloatTensor` of shape `(1,)`, *optional*): next-token loss on the labelled (answer) positions.
+        logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`): language model logits.
+        cache (`Cache`, *optional*): the language model's generation state (Pythia: KV cache; Mamba: conv and
+            recurrent states).
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the language model's hidden states.
+        attentions (`tuple(torch.FloatTensor)`, *optional*): the language model's attentions (Pythia only).
+        image_hidden_states (`torch.FloatTensor` of shape `(num_images, num_image_tokens, hidden_size)`, *optional*):
+            projected image features of this forward pass.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    cache: Any | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    image_hidden_states: torch.FloatTensor | None = None
+
+
+# transformers >= 5.2x calls every generation cache `cache`; older 5.x releases (the GPU image has 5.17) read
+# `past_key_values` (attention) or `cache_params` (Mamba) from the outputs, so the output carries those names there.
+_LEGACY_CACHE_NAMES = "cache" not in ALL_CACHE_NAMES
+_CACHE_FIELDS = ("cache", "past_key_values", "cache_params")
+
+if _LEGACY_CACHE_NAMES:
+
+    @dataclass
+    class VLCausalLMOutputWithPast(VLCausalLMOutputWithPast):
+        past_key_values: Any | None = None
+        cache_params: Any | None = None
+
+
+class VLMultiModalProjector(nn.Module):
+    """Linear(vision width -> d) -> GELU -> Linear(d -> d), d = language model width (the paper's projector)."""
+
+    def __init__(self, config: VLConfig) -> None:
+        super().__init__()
+        self.linear_1 = nn.Linear(config.vision_hidden_size, config.hidden_size, bias=config.projector_bias)
+        self.act = ACT2FN[config.projector_hidden_act]
+        self.linear_2 = nn.Linear(config.hidden_size, config.hidden_size, bias=config.projector_bias)
+
+    def forward(self, image_features: torch.Tensor) -> torch.Tensor:
+        """Project vision features ``(N, T, C_vision)`` to ``(N, T, d)``."""
+        return self.linear_2(self.act(self.linear_1(image_features)))
+
+
+class VLPreTrainedModel(PreTrainedModel):
+    """Shared base of Pythia-VL and Mamba-VL: weight init, capabilities read by Trainer / PEFT / Accelerate."""
+
+    config_class = VLConfig
+    config: VLConfig
+    base_model_prefix = ""
+    main_input_name = "input_ids"
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_attention_backend = True
+    _skip_keys_device_placement = list(_CACHE_FIELDS)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Initialise the projector; the towers initialise themselves through their own classes."""
+        if isinstance(module, VLMultiModalProjector):
+            std = getattr(self.config.text_config, "initializer_range", 0.02)
+            for linear in (module.linear_1, module.linear_2):
+                nn.init.normal_(linear.weight, mean=0.0, std=std)
+                if linear.bias is not None:
+                    nn.init.zeros_(linear.bias)
+
+
+class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
+    """Vision tower -> projector -> causal language model, with loss on labelled positions and generation."""
+
+    def __init__(self, config: VLConfig) -> None:
+        super().__init__(config)
+        self.vision_tower = AutoModel.from_config(config.vision_config)
+        self.multi_modal_projector = VLMultiModalProjector(config)
+        self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        self.post_init()
+
+    # -- accessors read by transformers / PEFT --------------------------------------------------------------------
+    def get_input_embeddings(self) -> nn.Module:
+        """The language model's token embeddings."""
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        """Replace the language model's token embeddings."""
+        self.language_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        """The language model's head."""
+        return self.language_model.get_output_embeddings()
+
+    def set_output_embeddings(self, new_embeddings: nn.Module) -> None:
+        """Replace the language model's head."""
+        self.language_model.set_output_embeddings(new_embeddings)
+
+    def get_decoder(self) -> nn.Module:
+        """The language model (used by generation utilities)."""
+        return self.language_model
+
+    # -- freezing --------------------------------------------------------------------------------------------------
+    def freeze_vision_tower(self, frozen: bool = True) -> None:
+        """Freeze (the paper's default) or unfreeze the vision tower's parameters."""
+        self.vision_tower.requires_grad_(not frozen)
+
+    # -- image features --------------------------------------------------------------------------------------------
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Encode images ``(N, 3, H, W)`` and project them to ``(N, image_grid_size**2, d)``."""
+        tower_dtype = next(self.vision_tower.parameters()).dtype
+        layer = self.config.vision_feature_layer
+        trainable = any(p.requires_grad for p in self.vision_tower.parameters())
+        # A frozen tower needs no graph: skipping it saves the activations of a 300M-parameter encoder.
+        with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
+            outputs = self.vision_tower(
+                pixel_values.to(tower_dtype), output_hidden_states=layer != -1, return_dict=True
+            )
+        features = outputs.last_hidden_state if layer == -1 else outputs.hidden_states[layer]  # (N, T, C)
+        if self.config.vision_feature_select_strategy == "default":
+            num_prefix = features.shape[1] - self.config.num_image_tokens  # CLS / register tokens lead
+            if num_prefix < 0:
+                raise ValueError(
+                    f"The vision tower returned {features.shape[1]} tokens per image, fewer than "
+                    f"image_grid_size**2={self.config.num_image_tokens}; check image_grid_size and the image size."
+                )
+            features = features[:, num_prefix:]
+        return self.multi_modal_projector(features.to(self.multi_modal_projector.linear_1.weight.dtype))
+
+    def merge_image_features(
+        self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor, image_features: torch.Tensor
+    ) -> torch.Tensor:
+        """Write image features into the ``<image>`` positions of ``inputs_embeds`` ``(B, L, d)``."""
+        image_mask = input_ids == self.config.image_token_id  # (B, L)
+        n_positions = int(image_mask.sum())
+        n_features = image_features.shape[0] * image_features.shape[1]
+        if n_positions != n_features:
+            raise ValueError(
+                f"The inputs hold {n_positions} image positions (token id {self.config.image_token_id}) but the "
+                f"{image_features.shape[0]} image(s) give {n_features} features "
+                f"({image_features.shape[1]} per image); each image needs one complete image block."
+            )
+        image_mask = image_mask.unsqueeze(-1).expand_as(inputs_embeds)  # (B, L, d)
+        return inputs_embeds.masked_scatter(image_mask, image_features.to(inputs_embeds.dtype))
+
+    # -- forward ---------------------------------------------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        **kwargs: Any,
+    ) -> VLCausalLMOutputWithPast:
+        r"""
+        Args:
+            input_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`): token ids with image blocks.
+            pixel_values (`torch.FloatTensor` of shape `(num_images, 3, H, W)`, *optional*): one per image block,
+                in order of appearance. Only needed at the first (prefill) step of generation.
+            attention_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*): 1 = real token.
+            inputs_embeds (`torch.FloatTensor`, *optional*): embeddings instead of `input_ids` (no images then).
+            labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*): targets, -100 ignored;
+                shifted inside the language model.
+            kwargs: passed to the language model (cache, position_ids, use_cache, logits_to_keep, ...).
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of `input_ids` or `inputs_embeds`.")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)  # (B, L, d)
+        image_features = None
+        if pixel_values is not None:
+            if input_ids is None:
+                raise ValueError("`pixel_values` need `input_ids` to locate the image positions.")
+            image_features = self.get_image_features(pixel_values)  # (N, T, d)
+            inputs_embeds = self.merge_image_features(input_ids, inputs_embeds, image_features)
+        outputs = self.language_model(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **kwargs
+        )
+        return VLCausalLMOutputWithPast(
+            loss=outputs.get("loss"),
+            logits=outputs.logits,
+            **_cache_field(outputs),
+            hidden_states=outputs.get("hidden_states"),
+            attentions=outputs.get("attentions"),
+            image_hidden_states=image_features,
+        )
+
+    # -- generation ------------------------------------------------------------------------------------------------
+    def prepare_inputs_for_generation(
+        self,
+        input_ids: torch.LongTensor,
+        pixel_values: torch.FloatTensor | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Let the language model prepare its own inputs (cache, positions); pass images at prefill only."""
+        model_inputs = self.language_model.prepare_inputs_for_generation(input_ids, **kwargs)
+        # The vision tower runs once: later steps read the image from the KV cache / recurrent state.
+        if kwargs.get("is_first_iteration") or not kwargs.get("use_cache", True):
+            model_inputs["pixel_values"] = pixel_values
+        return model_inputs
+
+
+def _cache_field(outputs: ModelOutput) -> dict[str, Any]:
+    """The language model's cache under the one name this transformers version uses (others alias it)."""
+    for name in _CACHE_FIELDS:
+        if outputs.get(name) is not None:
+            return {name: outputs.get(name)}
+    return {}
+
+
+class PythiaVLForConditionalGeneration(VLForConditionalGeneration):
+    """Pythia-VL: the language model is GPT-NeoX; its head is not tied to the embeddings."""
+
+    config_class = PythiaVLConfig
+    config: PythiaVLConfig
+    _tied_weights_keys: dict[str, str] = {}
+    _no_split_modules = ["GPTNeoXLayer", "VLMultiModalProjector"]
+
+
+class MambaVLForConditionalGeneration(VLForConditionalGeneration):
+    """Mamba-VL: the language model is Mamba (stateful: a recurrent state, no KV cache); its head is tied."""
+
+    config_class = MambaVLConfig
+    config: MambaVLConfig
+    _tied_weights_keys = {"language_model.lm_head.weight": "language_model.backbone.embeddings.weight"}
+    _no_split_modules = ["MambaBlock", "VLMultiModalProjector"]
+    _is_stateful = True
+
+
+MODEL_CLASSES: dict[str, type[VLForConditionalGeneration]] = {
+    "pythia": PythiaVLForConditionalGeneration,
+    "mamba": MambaVLForConditionalGeneration,
+}
+
+__all__ = [
+    "MODEL_CLASSES",
+    "MambaVLForConditionalGeneration",
+    "PythiaVLForConditionalGeneration",
+    "VLCausalLMOutputWithPast",
+    "VLForConditionalGeneration",
+    "VLMultiModalProjector",
+    "VLPreTrainedModel",
+]

@@ -1,0 +1,30 @@
+"""Registration of Pythia-VL and Mamba-VL with the transformers Auto classes (run once by ``import modeling_vlm``)."""
+
+from __future__ import annotations
+
+from transformers import (
+    AutoConfig,
+    AutoImageProcessor,
+    AutoModel,
+    AutoModelForImageTextToText,
+    AutoProcessor,
+)
+
+from configuration import MambaVLConfig, PythiaVLConfig
+from processing import VLImageProcessor, VLProcessor
+
+from .modeling_vlm import MambaVLForConditionalGeneration, PythiaVLForConditionalGeneration
+
+
+def register_auto_classes() -> None:
+    """Register both model types with AutoConfig, AutoModel(ForImageTextToText), AutoProcessor, AutoImageProcessor."""
+    pairs = ((PythiaVLConfig, PythiaVLForConditionalGeneration), (MambaVLConfig, MambaVLForConditionalGeneration))
+    for config_class, model_class in pairs:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModel.register(config_class, model_class, exist_ok=True)
+        AutoModelForImageTextToText.register(config_class, model_class, exist_ok=True)
+        AutoProcessor.register(config_class, VLProcessor, exist_ok=True)
+        try:  # transformers >= 5.2x names backends explicitly
+            AutoImageProcessor.register(config_class, image_processor_classes={"pil": VLImageProcessor}, exist_ok=True)
+        except TypeError:
+            AutoImageProcessor.register(config_class, slow_image_processor_class=VLImageProcessor, exist_ok=True)

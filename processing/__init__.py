@@ -1,0 +1,16 @@
+"""Preprocessing of Pythia-VL / Mamba-VL inputs: the image processor and the multimodal processor."""
+
+from .image_processing_vlm import VLImageProcessor, load_image, to_rgb
+from .layout import IGNORE_INDEX, image_block_ids, move_instruction_first
+from .processing_vlm import CHAT_TEMPLATE, VLProcessor
+
+__all__ = [
+    "CHAT_TEMPLATE",
+    "IGNORE_INDEX",
+    "VLImageProcessor",
+    "VLProcessor",
+    "image_block_ids",
+    "load_image",
+    "move_instruction_first",
+    "to_rgb",
+]

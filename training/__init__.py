@@ -1,0 +1,1 @@
+"""Training utilities: data, synthetic tasks, metrics and training loops."""
