@@ -9,7 +9,9 @@ the bottom of this file.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +22,8 @@ from transformers.generation.utils import ALL_CACHE_NAMES
 from transformers.utils import ModelOutput
 
 from configuration import MambaVLConfig, PythiaVLConfig, VLConfig
+
+from .model_card import build_model_card
 
 
 @dataclass
@@ -127,6 +131,31 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
     def get_decoder(self) -> nn.Module:
         """The language model (used by generation utilities)."""
         return self.language_model
+
+    @classmethod
+    def from_pretrained_parts(
+        cls,
+        vision_model_name_or_path: str,
+        language_model_name_or_path: str,
+        **kwargs: Any,
+    ) -> VLForConditionalGeneration:
+        """Assemble a model from a pretrained vision model and language model; only the projector is new."""
+        from .assembly import assemble_from_pretrained  # assembly imports this module
+
+        model = assemble_from_pretrained(vision_model_name_or_path, language_model_name_or_path, **kwargs)
+        if not isinstance(model, cls):
+            raise ValueError(
+                f"{language_model_name_or_path!r} is a {model.config.text_config.model_type!r} language model, which "
+                f"builds a {type(model).__name__}, not a {cls.__name__}."
+            )
+        return model
+
+    def save_pretrained(self, save_directory: str | os.PathLike[str], *args: Any, **kwargs: Any) -> None:
+        """Save config and safetensors weights (transformers), plus a model card if the folder has none."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        card_path = Path(save_directory) / "README.md"
+        if kwargs.get("is_main_process", True) and not card_path.exists():
+            build_model_card(self, repo=Path(save_directory).name).save(card_path)
 
     # -- freezing --------------------------------------------------------------------------------------------------
     def freeze_vision_tower(self, frozen: bool = True) -> None:
