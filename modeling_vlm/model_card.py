@@ -38,7 +38,8 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 model = AutoModelForImageTextToText.from_pretrained("{repo}")
 processor = AutoProcessor.from_pretrained("{repo}")
-messages = [{{"role": "user", "content": [{{"type": "image"}}, {{"type": "text", "text": "Provide a one-sentence caption for the provided image."}}]}}]
+caption = "Provide a one-sentence caption for the provided image."
+messages = [{{"role": "user", "content": [{{"type": "image"}}, {{"type": "text", "text": caption}}]}}]
 prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
 inputs = processor(images=[image], text=[prompt], return_tensors="pt")
 print(processor.batch_decode(model.generate(**inputs, max_new_tokens=30), skip_special_tokens=True))
