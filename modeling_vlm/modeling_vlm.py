@@ -23,6 +23,7 @@ from transformers.utils import ModelOutput
 
 from configuration import MambaVLConfig, PythiaVLConfig, VLConfig
 
+from .mamba_kernels import enable_fast_mamba_scan
 from .model_card import build_model_card
 
 
@@ -283,6 +284,11 @@ class MambaVLForConditionalGeneration(VLForConditionalGeneration):
     _tied_weights_keys = {"language_model.lm_head.weight": "language_model.backbone.embeddings.weight"}
     _no_split_modules = ["MambaBlock", "VLMultiModalProjector"]
     _is_stateful = True
+
+    def __init__(self, config: MambaVLConfig) -> None:
+        # Without the fused CUDA kernels, route transformers' Mamba scan to our fast scan (a no-op where they exist).
+        enable_fast_mamba_scan()
+        super().__init__(config)
 
 
 MODEL_CLASSES: dict[str, type[VLForConditionalGeneration]] = {

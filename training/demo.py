@@ -1,0 +1,241 @@
+"""``vlm demo``: train a small Pythia-VL and Mamba-VL on synthetic shapes, on the CPU, and compare them side by side.
+
+Nothing is downloaded: the images, the tasks (captioning, short VQA, grounding in the paper's templates) and the
+tokenizer are generated on the spot. Both models share the vision tower design, projector, data, tokenizer, recipe and
+seed, and their language models are matched in parameter count (the paper compares models of matched size); every
+part is trainable because no pretrained encoder is available offline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+from transformers import Trainer, TrainingArguments, set_seed
+
+from configuration import PRESETS, backbone_spec, config_class_for_backbone
+from modeling_vlm import MODEL_CLASSES, VLForConditionalGeneration, VLImageProcessor, VLProcessor
+
+from .collator import VLDataCollator
+from .evaluation import conversation, evaluate_dataset
+from .synthetic import SyntheticShapesConfig, build_synthetic_dataset, synthetic_corpus, train_synthetic_tokenizer
+
+logger = logging.getLogger(__name__)
+
+LAYOUT_TOKENS = ("<image>", "###", "&&")
+
+# Language models matched in parameter count: a Pythia layer of width d holds ~12 d^2 weights, a Mamba layer (expand 2)
+# ~7 d^2, so 7 Mamba layers stand against 4 Pythia layers (Mamba-790M has 48 layers where Pythia-1B has 16).
+DEMO_TEXT_SIZES: dict[str, dict[str, int]] = {
+    "pythia": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 512},
+    "mamba": {"hidden_size": 128, "num_hidden_layers": 7, "intermediate_size": 256},
+}
+DEMO_VISION_SIZE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
+
+
+@dataclass
+class DemoConfig:
+    """Run configuration of the demo (saved beside its results)."""
+
+    out: str = "vlm-demo"
+    steps: int = 400
+    seed: int = 0
+    backbones: tuple[str, ...] = ("pythia", "mamba")
+    train_images: int = 1500  # each image gives one caption, one VQA and one grounding example
+    eval_images: int = 40
+    image_size: int = 48
+    patch_size: int = 8
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    max_new_tokens: int = 32
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in self.backbones:
+            backbone_spec(name)  # raises listing the valid backbones
+        if self.steps <= 0:
+            raise ValueError(f"steps must be positive, got {self.steps}.")
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}.")
+
+
+def build_processor(config: DemoConfig, train_set: datasets.Dataset) -> VLProcessor:
+    """Train the synthetic tokenizer on the training texts and wrap it with the image processor."""
+    tokenizer = train_synthetic_tokenizer(synthetic_corpus(train_set), extra_tokens=LAYOUT_TOKENS)
+    image_processor = VLImageProcessor(size={"height": config.image_size, "width": config.image_size})
+    return VLProcessor(image_processor, tokenizer, image_grid_size=config.image_size // config.patch_size)
+
+
+def build_model(backbone: str, config: DemoConfig, processor: VLProcessor) -> VLForConditionalGeneration:
+    """A randomly initialised demo model of `backbone`, sized by :data:`DEMO_TEXT_SIZES`."""
+    preset = PRESETS[backbone]["tiny"]
+    text_config = {**preset.text_config, **DEMO_TEXT_SIZES[backbone], "vocab_size": len(processor.tokenizer)}
+    vision_config = {**preset.vision_config, **DEMO_VISION_SIZE}
+    vision_config.update(image_size=config.image_size, patch_size=config.patch_size)
+    model_config = config_class_for_backbone(backbone).from_preset(
+        "tiny",
+        text_config=text_config,
+        vision_config=vision_config,
+        image_grid_size=processor.image_grid_size,
+        image_token_id=processor.image_token_id,
+    )
+    set_seed(config.seed)
+    return MODEL_CLASSES[backbone](model_config)
+
+
+def training_set(dataset: datasets.Dataset, processor: VLProcessor) -> datasets.Dataset:
+    """Tokenize lazily: each row becomes ``input_ids`` / ``labels`` / ``pixel_values`` when the Trainer reads it."""
+
+    def transform(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        examples = [
+            processor.build_training_example(conversation(prompt, answer), images=[image])
+            for image, prompt, answer in zip(batch["image"], batch["prompt"], batch["answer"], strict=True)
+        ]
+        return {key: [example[key] for example in examples] for key in ("input_ids", "labels", "pixel_values")}
+
+    return dataset.with_transform(transform)
+
+
+def train_backbone(
+    backbone: str, config: DemoConfig, processor: VLProcessor, train_set: datasets.Dataset
+) -> tuple[VLForConditionalGeneration, list[dict[str, float]], float]:
+    """Train one demo model with the transformers Trainer; return it, its log history and the seconds spent."""
+    model = build_model(backbone, config, processor)
+    args = TrainingArguments(
+        output_dir=str(Path(config.out) / backbone / "trainer"),
+        max_steps=config.steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, config.steps // 33),  # the paper's 3% warmup
+        weight_decay=0.0,
+        logging_steps=max(1, config.steps // 40),
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=config.seed,
+        data_seed=config.seed,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=not config.show_progress,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=training_set(train_set, processor),
+        data_collator=VLDataCollator(pad_token_id=processor.tokenizer.pad_token_id),
+    )
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    history = [entry for entry in trainer.state.log_history if "loss" in entry]
+    return model, history, seconds
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def run_demo(config: DemoConfig) -> dict[str, Any]:
+    """Train, evaluate, save and compare the demo models; return the results written to ``results.json``."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    shapes = SyntheticShapesConfig(image_size=config.image_size)
+    train_set = build_synthetic_dataset(config.train_images, seed=config.seed, config=shapes)
+    eval_set = build_synthetic_dataset(config.eval_images, seed=config.seed + 10_000, config=shapes)
+    processor = build_processor(config, train_set)
+    results: dict[str, Any] = {"config": asdict(config), "models": {}}
+    histories: dict[str, list[dict[str, float]]] = {}
+    for backbone in config.backbones:
+        display = backbone_spec(backbone).display_name
+        print(f"\n== {display}: training for {config.steps} steps ==", flush=True)
+        model, histories[backbone], seconds = train_backbone(backbone, config, processor, train_set)
+        print(f"== {display}: evaluating on {len(eval_set)} held-out examples ==", flush=True)
+        scores, predictions = evaluate_dataset(
+            model, processor, eval_set, config.batch_size, config.max_new_tokens, config.show_progress
+        )
+        save_dir = out / backbone
+        model.save_pretrained(save_dir)
+        processor.save_pretrained(save_dir)
+        _write_jsonl(save_dir / "predictions.jsonl", predictions)
+        results["models"][backbone] = {
+            "display_name": display,
+            "parameters": _count(model),
+            "language_model_parameters": _count(model.language_model),
+            "train_seconds": round(seconds, 1),
+            "final_loss": histories[backbone][-1]["loss"] if histories[backbone] else None,
+            "scores": scores,
+            "path": str(save_dir),
+        }
+    write_report(results, out)
+    plot_training_curves(histories, out / "training_curves.png")
+    return results
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    with path.open("w") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
+
+
+REPORT_ROWS = (
+    ("caption", "exact_match", "Caption exact match"),
+    ("caption", "token_f1", "Caption token F1"),
+    ("vqa", "accuracy", "VQA accuracy"),
+    ("grounding", "accuracy", "Grounding acc. (IoU>0.5)"),
+    ("grounding", "mean_iou", "Grounding mean IoU"),
+)
+
+
+def results_table(results: dict[str, Any]) -> str:
+    """The side-by-side Markdown table of scores, sizes and training time."""
+    models = results["models"]
+    names = list(models)
+    header = "| metric | " + " | ".join(models[n]["display_name"] for n in names) + " |"
+    lines = [header, "|---" * (len(names) + 1) + "|"]
+    for task, metric, label in REPORT_ROWS:
+        values = [models[n]["scores"].get(task, {}).get(metric) for n in names]
+        lines.append(f"| {label} | " + " | ".join("-" if v is None else f"{100 * v:.1f}" for v in values) + " |")
+    lines.append(
+        "| LM parameters | " + " | ".join(f"{models[n]['language_model_parameters']:,}" for n in names) + " |"
+    )
+    lines.append("| final train loss | " + " | ".join(f"{models[n]['final_loss']:.3f}" for n in names) + " |")
+    lines.append("| train time (s) | " + " | ".join(f"{models[n]['train_seconds']:.0f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def write_report(results: dict[str, Any], out: Path) -> None:
+    """Write ``results.json`` and ``results.md`` and print the table."""
+    table = results_table(results)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text("# vlm demo: Pythia-VL vs Mamba-VL on synthetic shapes\n\n" + table + "\n")
+    print("\n" + table + "\n", flush=True)
+    print(f"Saved models, predictions, results.json, results.md and training_curves.png under {out}/", flush=True)
+
+
+def plot_training_curves(histories: dict[str, list[dict[str, float]]], path: Path) -> None:
+    """Plot training loss against steps for every backbone into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for backbone, history in histories.items():
+        axis.plot(
+            [h["step"] for h in history], [h["loss"] for h in history], label=backbone_spec(backbone).display_name
+        )
+    axis.set_xlabel("step")
+    axis.set_ylabel("training loss")
+    axis.set_yscale("log")
+    axis.set_title("vlm demo: training curves")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
