@@ -21,11 +21,10 @@ from pathlib import Path
 
 import torch
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from modeling_vlm.mamba_kernels import disable_fast_mamba_scan, enable_fast_mamba_scan, scan_path  # noqa: E402
-from modeling_vlm.selective_scan import selective_scan_fast, selective_scan_reference  # noqa: E402
+from modeling_vlm.mamba_kernels import disable_fast_mamba_scan, enable_fast_mamba_scan, scan_path
+from modeling_vlm.selective_scan import selective_scan_fast, selective_scan_reference
 
 
 def _time(fn: Callable[[], object], reps: int) -> float:

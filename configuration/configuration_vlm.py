@@ -79,8 +79,8 @@ class VLConfig(PretrainedConfig):
         projector_hidden_act (`str`): activation between the projector's two linear layers.
         projector_bias (`bool`): whether the projector's linear layers have biases.
         vision_feature_layer (`int`): which vision hidden state feeds the projector (-1: the last, as in the paper).
-        vision_feature_select_strategy (`str`):
-            `"default"` drops the tower's prefix tokens (CLS, registers), `"full"` keeps them.
+            The tower's prefix tokens (CLS, registers) are always dropped: only the `image_grid_size**2` patches
+            reach the language model.
         vision_hidden_size (`int`, *optional*):
             Width of the vision features; read from `vision_config` (`hidden_size` or timm's `num_features`) when
             omitted.
@@ -102,7 +102,6 @@ class VLConfig(PretrainedConfig):
     projector_hidden_act: str = "gelu"
     projector_bias: bool = True
     vision_feature_layer: int = -1
-    vision_feature_select_strategy: str = "default"
     vision_hidden_size: int | None = None
     text_model_id: str | None = None
     vision_model_id: str | None = None
@@ -130,10 +129,6 @@ class VLConfig(PretrainedConfig):
             )
         if self.image_layout not in IMAGE_LAYOUTS:
             raise ValueError(f"image_layout={self.image_layout!r} is not one of {IMAGE_LAYOUTS}.")
-        if self.vision_feature_select_strategy not in ("default", "full"):
-            raise ValueError(
-                f"vision_feature_select_strategy={self.vision_feature_select_strategy!r} is not 'default' or 'full'."
-            )
         for name in ("image_grid_size", "vision_hidden_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

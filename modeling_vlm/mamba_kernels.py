@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from functools import lru_cache
+from functools import cache
 from typing import Any, Literal
 
 import torch
 
 from .selective_scan import mamba_ssm_available, selective_scan_fast
-
 
 __all__ = ["disable_fast_mamba_scan", "enable_fast_mamba_scan", "fast_mamba_scan_enabled", "scan_path"]
 
@@ -37,10 +36,10 @@ _LOCK = threading.Lock()
 _original_scan: Any = None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fused_scan_importable() -> bool:
-    # transformers' mamba_selective_scan dispatches to mamba_ssm's selective_scan_fn whenever that imports, even without
-    # causal_conv1d; in that case the scan is fused already and must not be replaced either.
+    # transformers' mamba_selective_scan dispatches to mamba_ssm's selective_scan_fn whenever that imports, even
+    # without causal_conv1d; in that case the scan is fused already and must not be replaced either.
     if mamba_ssm_available():
         return True
     if importlib.util.find_spec("mamba_ssm") is None:

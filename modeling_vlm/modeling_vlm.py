@@ -175,14 +175,13 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
                 pixel_values.to(tower_dtype), output_hidden_states=layer != -1, return_dict=True
             )
         features = outputs.last_hidden_state if layer == -1 else outputs.hidden_states[layer]  # (N, T, C)
-        if self.config.vision_feature_select_strategy == "default":
-            num_prefix = features.shape[1] - self.config.num_image_tokens  # CLS / register tokens lead
-            if num_prefix < 0:
-                raise ValueError(
-                    f"The vision tower returned {features.shape[1]} tokens per image, fewer than "
-                    f"image_grid_size**2={self.config.num_image_tokens}; check image_grid_size and the image size."
-                )
-            features = features[:, num_prefix:]
+        num_prefix = features.shape[1] - self.config.num_image_tokens  # CLS / register tokens lead
+        if num_prefix < 0:
+            raise ValueError(
+                f"The vision tower returned {features.shape[1]} tokens per image, fewer than "
+                f"image_grid_size**2={self.config.num_image_tokens}; check image_grid_size and the image size."
+            )
+        features = features[:, num_prefix:]  # (N, grid*grid, C)
         return self.multi_modal_projector(features.to(self.multi_modal_projector.linear_1.weight.dtype))
 
     def merge_image_features(

@@ -34,7 +34,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
-from functools import lru_cache
+from functools import cache
 from typing import Literal
 
 import numba
@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
-
+from torch.autograd.function import once_differentiable
 
 __all__ = [
     "ScanBackend",
@@ -67,7 +67,7 @@ TORCH_CHUNK_SIZE = 64
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def mamba_ssm_available() -> bool:
     """Whether the fused ``mamba_ssm`` selective-scan and ``causal_conv1d`` CUDA kernels import (cached)."""
     for module, attribute in (("mamba_ssm", "selective_scan_fn"), ("causal_conv1d", "causal_conv1d_fn")):
@@ -90,7 +90,7 @@ def mamba_ssm_available() -> bool:
 
 def _check_shapes(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor) -> None:
     if u.dim() != 3 or delta.shape != u.shape:
-        raise ValueError(f"u and delta must both be (batch, dim, length); got {tuple(u.shape)} and {tuple(delta.shape)}")
+        raise ValueError(f"u and delta must be (batch, dim, length); got {tuple(u.shape)} and {tuple(delta.shape)}")
     bsz, dim, length = u.shape
     if A.dim() != 2 or A.shape[0] != dim:
         raise ValueError(f"A must be (dim, state) with dim={dim}; got {tuple(A.shape)}")
@@ -124,9 +124,7 @@ def selective_scan_reference(
         dt = F.softplus(dt)
     bsz, dim, length = u.shape
     h = (
-        initial_state.float()
-        if initial_state is not None
-        else u_f.new_zeros(bsz, dim, A.shape[1])  # (b, d, n)
+        initial_state.float() if initial_state is not None else u_f.new_zeros(bsz, dim, A.shape[1])  # (b, d, n)
     )
     ys = []
     for t in range(length):
@@ -165,7 +163,8 @@ _HALF = np.float32(0.5)
 _LOG2E = np.float32(1.44269504088896341)
 _LN2_HI = np.float32(0.693359375)
 _LN2_LO = np.float32(-2.12194440e-4)
-_EXP_MIN = np.float32(-87.33654)  # fx >= -126 (normal numbers only); below: exp underflows float32 -> 0 (no denormals, which are slow)
+# Below _EXP_MIN exp underflows float32 -> 0 (returning 0 also avoids denormals, which are slow); fx stays >= -126.
+_EXP_MIN = np.float32(-87.33654)
 _EXP_MAX = np.float32(88.72283)  # above: exp overflows float32 -> inf
 _P0 = np.float32(1.9875691500e-4)
 _P1 = np.float32(1.3981999507e-3)
@@ -402,7 +401,8 @@ def _torch_chunk(
         a = torch.cat([a[:, :, :offset], a[:, :, offset:] * a[:, :, :-offset]], dim=2)
         offset *= 2
     h = x + a * h0[:, :, None, :]  # (b, d, T, n) states of the chunk
-    y = torch.einsum("bdtn,btn->bdt", h, Ct)  # (b, d, T)
+    # multiply + sum rather than einsum: elementwise ops are not down-cast by autocast, so this stays float32
+    y = (h * Ct[:, None]).sum(-1)  # (b, d, T)
     return y, h[:, :, -1]
 
 
@@ -477,13 +477,15 @@ class _SelectiveScanCore(torch.autograd.Function):
         return y, h_last
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dy, dh_last):  # type: ignore[override]
         u, delta, A, Bt, Ct, ckpt = ctx.saved_tensors
         dy = torch.zeros_like(u) if dy is None else dy.float().contiguous()
         dh_last = torch.zeros_like(ckpt[:, :, 0]) if dh_last is None else dh_last.float().contiguous()
         backward_fn = _numba_backward if ctx.backend == "numba" else _torch_chunked_backward
-        du, ddelta, dA, dBt, dCt, dh0 = backward_fn(u, delta, A, Bt, Ct, ckpt, dy, dh_last)
-        return du, ddelta, dA, dBt, dCt, dh0, None
+        grads = backward_fn(u, delta, A, Bt, Ct, ckpt, dy, dh_last)  # du, ddelta, dA, dBt, dCt, dh0
+        # one reverse sweep yields all gradients together; only drop those autograd does not want
+        return (*(g if need else None for g, need in zip(grads, ctx.needs_input_grad, strict=False)), None)
 
 
 def _default_backend(device: torch.device) -> ScanBackend:
@@ -508,7 +510,7 @@ def selective_scan_fast(
     """Selective scan with an explicit, memory-lean backward; ``backend`` defaults to numba on CPU, torch elsewhere."""
     _check_shapes(u, delta, A, B, C)
     backend = backend or _default_backend(u.device)
-    if backend == "reference":
+    if backend == "reference" or u.shape[-1] == 0:  # empty sequences: nothing to gain, avoid empty-chunk corner cases
         return selective_scan_reference(
             u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state
         )
@@ -531,10 +533,7 @@ def selective_scan_fast(
     # (b, l, n) tensor, so this is usually free.
     Bt = B.float().transpose(1, 2).contiguous()
     Ct = C.float().transpose(1, 2).contiguous()
-    if initial_state is None:
-        h0 = u_f.new_zeros(bsz, dim, A.shape[1])  # (b, d, n)
-    else:
-        h0 = initial_state.float().contiguous()
+    h0 = u_f.new_zeros(bsz, dim, A.shape[1]) if initial_state is None else initial_state.float().contiguous()
     y, h_last = _SelectiveScanCore.apply(
         u_f.contiguous(), dt.contiguous(), A.float().contiguous(), Bt, Ct, h0, backend
     )  # (b, d, l), (b, d, n)

@@ -26,18 +26,26 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "RGB":
         return image
     if image.mode in _WIDE_MODES:
-        array = np.asarray(image, dtype=np.float64)  # (H, W)
-        peak = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
-        if image.mode == "F":
-            low = float(array.min())
-            array, peak = array - low, max(float(array.max()) - low, 1e-12)
-        gray = np.clip(np.rint(array / peak * 255.0), 0, 255).astype(np.uint8)
-        return Image.fromarray(gray, mode="L").convert("RGB")
+        return Image.fromarray(_wide_to_uint8(np.asarray(image, dtype=np.float64), image.mode), mode="L").convert("RGB")
     if "A" in image.getbands() or image.info.get("transparency") is not None:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def _wide_to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
+    """Map samples of a wide mode to 0..255 by their nominal range (not the image's own, so flat images keep level)."""
+    low, high = float(array.min()), float(array.max())
+    if mode == "F" and low >= 0.0 and high <= 1.0:
+        peak = 1.0  # float images in [0, 1]
+    elif mode.startswith("I;16") or (high > 255 and high <= 65535 and low >= 0):
+        peak = 65535.0  # 16-bit samples, also when PIL opened them as 32-bit "I"
+    elif low >= 0 and high <= 255:
+        peak = 255.0  # 8-bit samples stored in a wide mode
+    else:  # values outside every nominal range: stretch what is there
+        array, peak = array - low, max(high - low, 1e-12)
+    return np.clip(np.rint(array / peak * 255.0), 0, 255).astype(np.uint8)
 
 
 def load_image(path: str | os.PathLike[str]) -> Image.Image:

@@ -38,12 +38,14 @@ def move_instruction_first(text: str, image_token: str) -> str:
     """
     The paper's task-aware encoding: move the task instruction (the first line after the first image) before it.
 
-    ``"<image>Locate the region that is described by:\\nthe red circle."`` becomes
-    ``"Locate the region that is described by:\\n<image>the red circle."``: the instruction precedes the image, while
-    the referring expression (or question) and the answer still follow it. Text without an image is unchanged.
+    ``"<image>Locate the region that is described by:\nthe red circle."`` becomes
+    ``"Locate the region that is described by:\n<image>\nthe red circle."``: the instruction precedes the image, while
+    the referring expression (or question) and the answer still follow it. Only the instruction's own characters move,
+    so applying this to a whole rendered conversation or to its first turn alone gives the same text. Text without an
+    image is unchanged.
     """
     head, sep, tail = text.partition(image_token)
     if not sep or not tail:
         return text
-    instruction, newline, rest = tail.partition("\n")
-    return f"{head}{instruction}\n{image_token}{rest}" if newline else f"{head}{instruction}\n{image_token}"
+    instruction = tail.partition("\n")[0]
+    return f"{head}{instruction}\n{image_token}{tail[len(instruction) :]}"

@@ -137,7 +137,7 @@ class VLProcessor(ProcessorMixin):
         encoded = self.tokenizer.pad(
             {"input_ids": sequences},
             padding=padding,
-            max_length=max_length,
+            max_length=max_length if padding == "max_length" else None,
             padding_side=padding_side,
             return_tensors=return_tensors,
         )
@@ -159,22 +159,31 @@ class VLProcessor(ProcessorMixin):
         """Token ids of one text, each ``<image>`` replaced by the image block (never truncated through a block)."""
         if self.instruction_first:
             text = move_instruction_first(text, self.image_token)
+        ids = self._encode_segments(text)
+        if max_length is not None and len(ids) > max_length:
+            self._check_cut(ids, max_length)
+            ids = ids[:max_length]
+        return ids
+
+    def _encode_segments(self, text: str) -> list[int]:
+        """Tokenize the text between placeholders and insert the image block's ids for each placeholder."""
         ids: list[int] = []
-        last_block_end = 0
         for index, chunk in enumerate(text.split(self.image_token)):
             if index > 0:
                 ids.extend(self._block_ids)
-                last_block_end = len(ids)
             if chunk:
                 ids.extend(self.tokenizer.encode(chunk, add_special_tokens=False))
-        if max_length is not None and len(ids) > max_length:
-            if last_block_end > max_length:
-                raise ValueError(
-                    f"max_length={max_length} would cut through an image block ending at token {last_block_end}; "
-                    "raise max_length or drop this sample."
-                )
-            ids = ids[:max_length]
         return ids
+
+    def _check_cut(self, ids: list[int], max_length: int) -> None:
+        """Raise if keeping the first `max_length` ids would cut through an image block."""
+        image_positions = [i for i, token in enumerate(ids) if token == self.image_token_id]
+        block_end = image_positions[-1] + 1 + self._trailing_markers() if image_positions else 0
+        if block_end > max_length:
+            raise ValueError(
+                f"max_length={max_length} would cut through an image block ending at token {block_end}; "
+                "raise max_length or drop this sample."
+            )
 
     # ----------------------------------------------------------------------------------------------------------
     # Training
@@ -196,16 +205,19 @@ class VLProcessor(ProcessorMixin):
         newline = self.tokenizer.encode("\n", add_special_tokens=False)
         input_ids: list[int] = []
         labels: list[int] = []
+        moved = not self.instruction_first  # task-aware encoding moves the first image's instruction only
         for index, message in enumerate(messages):
             if index > 0:  # the turn separator is never a target
                 input_ids.extend(newline)
                 labels.extend([IGNORE_INDEX] * len(newline))
             text = _message_text(message, self.image_token)
+            if not moved and self.image_token in text:
+                text, moved = move_instruction_first(text, self.image_token), True
             if message["role"] == "assistant":
-                ids = self.encode_with_images(text + self.tokenizer.eos_token)
+                ids = self._encode_segments(text + self.tokenizer.eos_token)
                 labels.extend(ids)
             else:
-                ids = self.encode_with_images(text)
+                ids = self._encode_segments(text)
                 labels.extend([IGNORE_INDEX] * len(ids))
             input_ids.extend(ids)
         self._check_image_count(["".join(_message_text(m, self.image_token) for m in messages)], image_list)
@@ -221,13 +233,7 @@ class VLProcessor(ProcessorMixin):
         """Cut text after the last image block to `max_length`; raise if the cut would enter an image block."""
         if max_length is None or len(input_ids) <= max_length:
             return input_ids, labels
-        image_positions = [i for i, token in enumerate(input_ids) if token == self.image_token_id]
-        block_end = image_positions[-1] + 1 + self._trailing_markers() if image_positions else 0
-        if block_end > max_length:
-            raise ValueError(
-                f"max_length={max_length} would cut through an image block ending at token {block_end}; "
-                "raise max_length or drop this sample."
-            )
+        self._check_cut(input_ids, max_length)
         return input_ids[:max_length], labels[:max_length]
 
     def _trailing_markers(self) -> int:
