@@ -51,15 +51,60 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ints(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from err
+
+
+def _add_bench(subparsers: argparse._SubParsersAction) -> None:
+    from .bench import BENCH_SIZES, BenchConfig
+
+    defaults = BenchConfig()
+    parser = subparsers.add_parser("bench", help="measure Pythia-VL and Mamba-VL side by side (speed, memory)")
+    parser.add_argument("--size", choices=list(BENCH_SIZES), default=defaults.size, help="matched model sizes")
+    parser.add_argument("--device", default=defaults.device)
+    parser.add_argument("--dtype", default=defaults.dtype, choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--train-lengths", type=_ints, default=defaults.train_lengths)
+    parser.add_argument("--train-batch-size", type=int, default=defaults.train_batch_size)
+    parser.add_argument("--contexts", type=_ints, default=defaults.contexts)
+    parser.add_argument("--decode-batch-sizes", type=_ints, default=defaults.decode_batch_sizes)
+    parser.add_argument("--decode-tokens", type=int, default=defaults.decode_tokens)
+    parser.add_argument("--repeats", type=int, default=defaults.repeats)
+    parser.add_argument("--backbones", type=_backbones, default=("pythia", "mamba"))
+    parser.add_argument("--json", action="store_true", help="print the full result as JSON instead of a table")
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchConfig, format_table, result_json, run_bench
+
+    config = BenchConfig(
+        size=args.size,
+        device=args.device,
+        dtype=args.dtype,
+        train_lengths=args.train_lengths,
+        train_batch_size=args.train_batch_size,
+        contexts=args.contexts,
+        decode_batch_sizes=args.decode_batch_sizes,
+        decode_tokens=args.decode_tokens,
+        repeats=args.repeats,
+    )
+    result = run_bench(config, backbones=args.backbones)
+    print(result_json(result) if args.json else format_table(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``vlm`` command."""
     parser = argparse.ArgumentParser(prog="vlm", description="Pythia-VL and Mamba-VL (Shaking Up VLMs, EMNLP 2024).")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_demo(subparsers)
+    _add_bench(subparsers)
     return parser
 
 
-COMMANDS = {"demo": _run_demo}
+COMMANDS = {"demo": _run_demo, "bench": _run_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
