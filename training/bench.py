@@ -49,7 +49,7 @@ class BenchConfig:
     train_batch_size: int = 2
     contexts: tuple[int, ...] = (1024, 4096, 16384)
     decode_batch_sizes: tuple[int, ...] = (1, 32)
-    decode_tokens: int = 16
+    decode_tokens: int = 32
     repeats: int = 3
     seed: int = 0
 
@@ -199,15 +199,18 @@ def generation_figures(model: VLForConditionalGeneration, config: BenchConfig, c
     for batch in config.decode_batch_sizes:
         # Prefilling 32 x 16k tokens would dominate the run; the decode speed only needs the state of that length.
         cache, token = _batched_state(prefilled, batch)
-        _sync(config.device)
-        start = time.perf_counter()
-        for _ in range(config.decode_tokens):
+        step_seconds = []
+        for step in range(config.decode_tokens + 2):  # two warm-up steps, then one timing per token
+            _sync(config.device)
+            start = time.perf_counter()
             outputs = model(input_ids=token, use_cache=True, **cache)
             cache, token = _cache_kwargs(outputs), outputs.logits[:, -1:].argmax(-1)
-        _sync(config.device)
-        decode = time.perf_counter() - start
-        figures[f"decode_ms_per_token@b{batch}"] = 1000 * decode / config.decode_tokens
-        figures[f"decode_tokens_per_s@b{batch}"] = batch * config.decode_tokens / decode
+            _sync(config.device)
+            if step >= 2:
+                step_seconds.append(time.perf_counter() - start)
+        per_token = sorted(step_seconds)[len(step_seconds) // 2]  # median: robust to a noisy shared machine
+        figures[f"decode_ms_per_token@b{batch}"] = 1000 * per_token
+        figures[f"decode_tokens_per_s@b{batch}"] = batch / per_token
         figures[f"state_mib@b{batch}"] = cache_bytes(next(iter(cache.values()))) / 2**20
         if config.device.startswith("cuda"):
             figures[f"peak_memory_mib@b{batch}"] = torch.cuda.max_memory_allocated() / 2**20
@@ -260,7 +263,23 @@ def run_bench(config: BenchConfig, backbones: tuple[str, ...] = ("pythia", "mamb
         setting, column = key.split("|")
         name, _, at_batch = column.partition("@")
         result.rows.append(_row(name, f"{setting} {at_batch}".strip(), _UNITS.get(name, "MiB"), values))
+    result.rows.extend(_growth_rows(config, collected))
     return result
+
+
+def _growth_rows(config: BenchConfig, collected: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """Decode latency and state size at the longest context over the shortest: flat (1.0) means context-free."""
+    if len(config.contexts) < 2:
+        return []
+    short, long = min(config.contexts), max(config.contexts)
+    rows = []
+    for batch in config.decode_batch_sizes:
+        for name in ("decode_ms_per_token", "state_mib"):
+            first = collected[f"generate@{short}|{name}@b{batch}"]
+            last = collected[f"generate@{long}|{name}@b{batch}"]
+            growth = {b: last[b] / first[b] for b in first if first[b] > 0}
+            rows.append(_row(f"{name} growth", f"{long} / {short} b{batch}", "x", growth))
+    return rows
 
 
 def format_table(result: BenchResult) -> str:
