@@ -11,6 +11,7 @@ from .modeling_vlm import (
     VLForConditionalGeneration,
     VLMultiModalProjector,
     VLPreTrainedModel,
+    generation_cache,
 )
 from .registration import register_auto_classes
 
@@ -29,4 +30,5 @@ __all__ = [
     "VLMultiModalProjector",
     "VLPreTrainedModel",
     "VLProcessor",
+    "generation_cache",
 ]

@@ -237,7 +237,7 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
         return VLCausalLMOutputWithPast(
             loss=outputs.get("loss"),
             logits=outputs.logits,
-            **_cache_field(outputs),
+            **generation_cache(outputs),
             hidden_states=outputs.get("hidden_states"),
             attentions=outputs.get("attentions"),
             image_hidden_states=image_features,
@@ -258,8 +258,11 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
         return model_inputs
 
 
-def _cache_field(outputs: ModelOutput) -> dict[str, Any]:
-    """The language model's cache under the one name this transformers version uses (others alias it)."""
+def generation_cache(outputs: ModelOutput) -> dict[str, Any]:
+    """``{name: cache}`` of an output, under the one name the installed transformers uses (others alias it).
+
+    Pass it back as keyword arguments to continue decoding: ``model(input_ids=token, **generation_cache(out))``.
+    """
     for name in _CACHE_FIELDS:
         if outputs.get(name) is not None:
             return {name: outputs.get(name)}
@@ -303,4 +306,5 @@ __all__ = [
     "VLForConditionalGeneration",
     "VLMultiModalProjector",
     "VLPreTrainedModel",
+    "generation_cache",
 ]

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from configuration import PRESETS, BackboneSpec, backbone_spec, config_class_for_backbone
-from modeling_vlm import MODEL_CLASSES, VLForConditionalGeneration
+from modeling_vlm import MODEL_CLASSES, VLForConditionalGeneration, generation_cache
 from modeling_vlm.mamba_kernels import scan_path
 
 IMAGE_TOKENS_GRID = 24  # 24 x 24 = 576 image tokens, as with EVA-02-L/14 at 336 px
@@ -162,10 +162,10 @@ def cache_bytes(cache: Any) -> int:
 
 
 def _cache_kwargs(outputs: Any) -> dict[str, Any]:
-    for name in ("cache", "past_key_values", "cache_params"):
-        if outputs.get(name) is not None:
-            return {name: outputs.get(name)}
-    raise RuntimeError("The model returned no generation cache.")
+    cache = generation_cache(outputs)
+    if not cache:
+        raise RuntimeError("The model returned no generation cache.")
+    return cache
 
 
 def _prefill(model: VLForConditionalGeneration, config: BenchConfig, batch: int, context: int) -> tuple[Any, float]:

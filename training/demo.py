@@ -49,7 +49,8 @@ class DemoConfig:
     backbones: tuple[str, ...] = ("pythia", "mamba")
     train_images: int = 1500  # each image gives one caption, one VQA and one grounding example
     eval_images: int = 40
-    image_size: int = 48
+    image_size: int = 32
+    max_objects: int = 2
     patch_size: int = 8
     batch_size: int = 16
     learning_rate: float = 2e-3
@@ -146,7 +147,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Train, evaluate, save and compare the demo models; return the results written to ``results.json``."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    shapes = SyntheticShapesConfig(image_size=config.image_size)
+    shapes = SyntheticShapesConfig(image_size=config.image_size, max_objects=config.max_objects)
     train_set = build_synthetic_dataset(config.train_images, seed=config.seed, config=shapes)
     eval_set = build_synthetic_dataset(config.eval_images, seed=config.seed + 10_000, config=shapes)
     processor = build_processor(config, train_set)
