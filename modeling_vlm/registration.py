@@ -24,7 +24,16 @@ def register_auto_classes() -> None:
         AutoModel.register(config_class, model_class, exist_ok=True)
         AutoModelForImageTextToText.register(config_class, model_class, exist_ok=True)
         AutoProcessor.register(config_class, VLProcessor, exist_ok=True)
-        try:  # transformers >= 5.2x names backends explicitly
-            AutoImageProcessor.register(config_class, image_processor_classes={"pil": VLImageProcessor}, exist_ok=True)
-        except TypeError:
-            AutoImageProcessor.register(config_class, slow_image_processor_class=VLImageProcessor, exist_ok=True)
+        _register_image_processor(config_class)
+
+
+def _register_image_processor(config_class: type) -> None:
+    """Map a config to :class:`VLImageProcessor` in AutoImageProcessor, across transformers 5.x releases."""
+    try:  # transformers >= 5.2x names backends explicitly
+        AutoImageProcessor.register(config_class, image_processor_classes={"pil": VLImageProcessor}, exist_ok=True)
+    except TypeError:
+        AutoImageProcessor.register(config_class, slow_image_processor_class=VLImageProcessor, exist_ok=True)
+    except ImportError:
+        # Older 5.x releases make AutoImageProcessor a placeholder when torchvision is missing; the processor and
+        # image processor classes still work directly and through `VLProcessor.from_pretrained`.
+        pass

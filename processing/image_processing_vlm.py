@@ -26,7 +26,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "RGB":
         return image
     if image.mode in _WIDE_MODES:
-        return Image.fromarray(_wide_to_uint8(np.asarray(image, dtype=np.float64), image.mode), mode="L").convert("RGB")
+        gray = _wide_to_uint8(np.asarray(image, dtype=np.float64), image.mode)  # (H, W)
+        return Image.fromarray(gray).convert("RGB")  # a 2-D uint8 array is mode "L"
     if "A" in image.getbands() or image.info.get("transparency") is not None:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
