@@ -105,6 +105,9 @@ class VLPreTrainedModel(PreTrainedModel):
 class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
     """Vision tower -> projector -> causal language model, with loss on labelled positions and generation."""
 
+    lora_target_modules: tuple[str, ...] = ()  # safe default LoRA targets in the language model, per backbone
+    lora_unsafe_modules: tuple[str, ...] = ()  # language-model modules LoRA must refuse, per backbone
+
     def __init__(self, config: VLConfig) -> None:
         super().__init__(config)
         self.vision_tower = AutoModel.from_config(config.vision_config)
@@ -276,6 +279,9 @@ class PythiaVLForConditionalGeneration(VLForConditionalGeneration):
     config: PythiaVLConfig
     _tied_weights_keys: dict[str, str] = {}
     _no_split_modules = ["GPTNeoXLayer", "VLMultiModalProjector"]
+    # LoRA targets inside `language_model`: every linear layer of attention and MLP.
+    lora_target_modules: tuple[str, ...] = ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h")
+    lora_unsafe_modules: tuple[str, ...] = ()
 
 
 class MambaVLForConditionalGeneration(VLForConditionalGeneration):
@@ -286,6 +292,10 @@ class MambaVLForConditionalGeneration(VLForConditionalGeneration):
     _tied_weights_keys = {"language_model.lm_head.weight": "language_model.backbone.embeddings.weight"}
     _no_split_modules = ["MambaBlock", "VLMultiModalProjector"]
     _is_stateful = True
+    # The fused training kernel (mamba_inner_fn) reads x_proj, dt_proj, out_proj and conv1d weights directly, so
+    # adapters there would do nothing in training and then act at inference: only in_proj is a safe LoRA target.
+    lora_target_modules: tuple[str, ...] = ("in_proj",)
+    lora_unsafe_modules: tuple[str, ...] = ("x_proj", "dt_proj", "out_proj", "conv1d")
 
     def __init__(self, config: MambaVLConfig) -> None:
         # Without the fused CUDA kernels, route transformers' Mamba scan to our fast scan (a no-op where they exist).
