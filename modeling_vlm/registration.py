@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModel,
-    AutoModelForImageTextToText,
-    AutoProcessor,
-)
+from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, AutoProcessor
+
+# The class itself: older 5.x releases export a placeholder needing torchvision as `transformers.AutoImageProcessor`.
+from transformers.models.auto.image_processing_auto import AutoImageProcessor
 
 from configuration import MambaVLConfig, PythiaVLConfig
 from processing import VLImageProcessor, VLProcessor
@@ -33,7 +30,4 @@ def _register_image_processor(config_class: type) -> None:
         AutoImageProcessor.register(config_class, image_processor_classes={"pil": VLImageProcessor}, exist_ok=True)
     except TypeError:
         AutoImageProcessor.register(config_class, slow_image_processor_class=VLImageProcessor, exist_ok=True)
-    except ImportError:
-        # Older 5.x releases make AutoImageProcessor a placeholder when torchvision is missing; the processor and
-        # image processor classes still work directly and through `VLProcessor.from_pretrained`.
-        pass
+
