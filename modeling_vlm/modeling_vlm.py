@@ -162,6 +162,18 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
             build_model_card(self, repo=Path(save_directory).name).save(card_path)
 
     # -- freezing --------------------------------------------------------------------------------------------------
+    def set_trainable(
+        self, *, vision_tower: bool = False, multi_modal_projector: bool = True, language_model: bool = True
+    ) -> None:
+        """Choose which parts train: the one place where per-stage freezing happens.
+
+        The paper's stage 1 trains the projector alone (``language_model=False``); stage 2 trains the projector and
+        the whole language model. The vision tower stays frozen in both unless ``vision_tower=True``.
+        """
+        self.vision_tower.requires_grad_(vision_tower)
+        self.multi_modal_projector.requires_grad_(multi_modal_projector)
+        self.language_model.requires_grad_(language_model)
+
     def freeze_vision_tower(self, frozen: bool = True) -> None:
         """Freeze (the paper's default) or unfreeze the vision tower's parameters."""
         self.vision_tower.requires_grad_(not frozen)

@@ -30,4 +30,3 @@ def _register_image_processor(config_class: type) -> None:
         AutoImageProcessor.register(config_class, image_processor_classes={"pil": VLImageProcessor}, exist_ok=True)
     except TypeError:
         AutoImageProcessor.register(config_class, slow_image_processor_class=VLImageProcessor, exist_ok=True)
-
