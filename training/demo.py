@@ -44,7 +44,7 @@ class DemoConfig:
     """Run configuration of the demo (saved beside its results)."""
 
     out: str = "vlm-demo"
-    steps: int = 400
+    steps: int = 600
     seed: int = 0
     backbones: tuple[str, ...] = ("pythia", "mamba")
     train_images: int = 1500  # each image gives one caption, one VQA and one grounding example
@@ -53,7 +53,10 @@ class DemoConfig:
     max_objects: int = 2
     patch_size: int = 8
     batch_size: int = 16
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-3
+    # A vision tower trained from scratch at the language model's rate collapses its features and the models go
+    # image-blind (measured: single-object caption token F1 0.33 at 1x, 0.62 frozen, 0.64 at 0.1x after 300 steps).
+    vision_learning_rate_scale: float = 0.1
     max_new_tokens: int = 32
     show_progress: bool = True
 
@@ -103,6 +106,17 @@ def training_set(dataset: datasets.Dataset, processor: VLProcessor) -> datasets.
     return dataset.with_transform(transform)
 
 
+def build_optimizer(model: VLForConditionalGeneration, config: DemoConfig) -> torch.optim.Optimizer:
+    """AdamW (no weight decay, as in the paper) with the vision tower at a scaled learning rate."""
+    vision = [p for n, p in model.named_parameters() if n.startswith("vision_tower.") and p.requires_grad]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("vision_tower.") and p.requires_grad]
+    groups = [
+        {"params": rest, "lr": config.learning_rate},
+        {"params": vision, "lr": config.learning_rate * config.vision_learning_rate_scale},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.learning_rate, weight_decay=0.0)
+
+
 def train_backbone(
     backbone: str, config: DemoConfig, processor: VLProcessor, train_set: datasets.Dataset
 ) -> tuple[VLForConditionalGeneration, list[dict[str, float]], float]:
@@ -131,6 +145,8 @@ def train_backbone(
         args=args,
         train_dataset=training_set(train_set, processor),
         data_collator=VLDataCollator(pad_token_id=processor.tokenizer.pad_token_id),
+        # Our optimizer, the Trainer's schedule: the vision tower gets a smaller learning rate.
+        optimizers=(build_optimizer(model, config), None),
     )
     start = time.perf_counter()
     trainer.train()
