@@ -50,7 +50,7 @@ class DemoConfig:
     train_images: int = 1500  # each image gives one caption, one VQA and one grounding example
     eval_images: int = 40
     image_size: int = 32
-    max_objects: int = 2
+    max_objects: int = 1  # one shape per image: learnable from scratch within the demo's few CPU minutes
     patch_size: int = 8
     batch_size: int = 16
     learning_rate: float = 1e-3
