@@ -44,7 +44,7 @@ class DemoConfig:
     """Run configuration of the demo (saved beside its results)."""
 
     out: str = "vlm-demo"
-    steps: int = 600
+    steps: int = 1000
     seed: int = 0
     backbones: tuple[str, ...] = ("pythia", "mamba")
     train_images: int = 1500  # each image gives one caption, one VQA and one grounding example
