@@ -1,10 +1,11 @@
-"""The ``vlm`` console command: ``vlm demo`` (train and compare both models on the CPU) and ``vlm bench``."""
+"""The ``vlm`` command: ``demo``, ``bench``, ``train``, ``eval``, ``probe``, ``compare``."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from configuration import BACKBONES
 
@@ -95,16 +96,171 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train with a recipe (YAML / JSON) through the transformers Trainer; "
+        "several processes: accelerate launch -m training.cli train RECIPE",
+    )
+    parser.add_argument("recipe", help="recipe file, e.g. training/recipes/stage1_alignment.yaml")
+    parser.add_argument("--output-dir", default=None, help="checkpoints, logs and the final model (default: recipe)")
+    parser.add_argument("--push-to-hub", action="store_true", default=None, help="push with the Trainer at the end")
+    parser.add_argument(
+        "--resume",
+        default="auto",
+        help="auto: from the latest complete checkpoint in the output folder (default); never; or a checkpoint path",
+    )
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .recipe import RecipeError, load_recipe
+    from .train import train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        recipe = load_recipe(args.recipe)
+        result = train(recipe, output_dir=args.output_dir, push_to_hub=args.push_to_hub, resume=args.resume)
+    except (RecipeError, FileNotFoundError) as err:  # a bad recipe or a missing file: one line naming it
+        print(f"vlm train: error: {err}", file=sys.stderr)
+        return 2
+    print(f"Saved the model, run_recipe.yaml and the model card under {result.output_dir}/", flush=True)
+    return 0
+
+
+def _report_errors(command: str, run: Callable[[], object]) -> int:
+    """Run a command; bad input (a missing file, an invalid field) ends with one line naming it, not a traceback."""
+    try:
+        run()
+    except (FileNotFoundError, ValueError) as err:
+        print(f"vlm {command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _benchmark_names(value: str) -> tuple[str, ...]:
+    from .eval.benchmarks import BENCHMARKS
+
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown benchmark(s) {', '.join(unknown) or value!r}; valid benchmarks are: {', '.join(BENCHMARKS)}"
+        )
+    return names
+
+
+def _add_eval(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("eval", help="evaluate a saved model on the paper's benchmarks (resumable)")
+    parser.add_argument("--model", required=True, help="folder of a saved Pythia-VL / Mamba-VL model and processor")
+    parser.add_argument("--benchmarks", required=True, type=_benchmark_names, help="e.g. vqav2_val,pope_random")
+    parser.add_argument("--annotations", required=True, help="folder holding the benchmarks' annotation files")
+    parser.add_argument("--images", required=True, help="folder the annotations' image paths are relative to")
+    parser.add_argument("--out", default="vlm-eval", help="writes OUT/<model>/<benchmark>/...")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N samples of each benchmark")
+    parser.add_argument("--instruction-first", action="store_true", help="task instruction before the image")
+    parser.add_argument("--name", default=None, help="the model's folder name under OUT (default: its own)")
+    parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from .eval.runner import EvalConfig, run_eval
+
+    def run() -> None:
+        config = EvalConfig(
+            model=args.model,
+            benchmarks=args.benchmarks,
+            annotations=args.annotations,
+            images=args.images,
+            out=args.out,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            limit=args.limit,
+            instruction_first=args.instruction_first,
+            name=args.name,
+            device=args.device,
+            show_progress=not args.no_progress,
+        )
+        run_eval(config)
+
+    return _report_errors("eval", run)
+
+
+def _add_probe(subparsers: argparse._SubParsersAction) -> None:
+    from .probes.retrieval import MODALITIES, ProbeConfig
+
+    parser = subparsers.add_parser("probe", help="train both backbones on an analysis probe and compare them")
+    parser.add_argument("probe", choices=["retrieval"], help="retrieval: in-context retrieval (hypothesis 2)")
+    parser.add_argument("--modality", choices=MODALITIES, default="text", help="symbol sequences or glyph grids")
+    parser.add_argument("--lengths", type=_ints, default=None, help="N values (default: the paper's for text)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps per backbone")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--eval-examples", type=int, default=None, help="held-out examples per N")
+    parser.add_argument("--backbones", type=_backbones, default=("pythia", "mamba"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--learning-rate", type=float, default=ProbeConfig.learning_rate)
+    parser.add_argument("--instruction-first", action="store_true", help="image: instruction before the image")
+    parser.add_argument("--out", default=None, help="output folder (default: vlm-probe/retrieval-<modality>)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _run_probe(args: argparse.Namespace) -> int:
+    from .probes.retrieval import ProbeConfig, run_retrieval_probe
+
+    def run() -> None:
+        config = ProbeConfig(
+            modality=args.modality,
+            lengths=args.lengths,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            eval_examples=args.eval_examples,
+            backbones=args.backbones,
+            seed=args.seed,
+            learning_rate=args.learning_rate,
+            instruction_first=args.instruction_first,
+            out=args.out or f"vlm-probe/retrieval-{args.modality}",
+            show_progress=not args.no_progress,
+        )
+        run_retrieval_probe(config)
+
+    return _report_errors("probe", run)
+
+
+def _add_compare(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("compare", help="one report over evaluated models: tables, gaps and plots")
+    parser.add_argument("runs", nargs="+", help="vlm eval, vlm demo and vlm probe output folders")
+    parser.add_argument("--out", default="vlm-compare", help="output folder (report.md, report.json, plots)")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from .eval.compare import run_compare
+
+    return _report_errors("compare", lambda: run_compare(args.runs, args.out))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``vlm`` command."""
     parser = argparse.ArgumentParser(prog="vlm", description="Pythia-VL and Mamba-VL (Shaking Up VLMs, EMNLP 2024).")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_demo(subparsers)
     _add_bench(subparsers)
+    _add_eval(subparsers)
+    _add_probe(subparsers)
+    _add_compare(subparsers)
+    _add_train(subparsers)
     return parser
 
 
-COMMANDS = {"demo": _run_demo, "bench": _run_bench}
+COMMANDS = {
+    "demo": _run_demo,
+    "bench": _run_bench,
+    "train": _run_train,
+    "eval": _run_eval,
+    "probe": _run_probe,
+    "compare": _run_compare,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

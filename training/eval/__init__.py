@@ -6,6 +6,10 @@
 - :mod:`training.eval.benchmarks`: readers of the benchmarks' standard annotation files into :class:`EvalSample`
   records with the paper's prompts, the ``BENCHMARKS`` registry, :func:`load_benchmark` and :func:`score_benchmark`.
 - :mod:`training.eval.paper`: ``PAPER_RESULTS`` (the six models' published numbers) and :func:`compare_with_paper`.
+- :mod:`training.eval.runner`: ``vlm eval`` (:func:`run_eval`): batched greedy generation, resumable predictions,
+  metrics and the Markdown report beside the paper's numbers.
+- :mod:`training.eval.compare`: ``vlm compare`` (:func:`run_compare`): one report over evaluated models, with
+  Mamba-minus-Transformer gaps and plots.
 """
 
 from .benchmarks import (
@@ -17,6 +21,7 @@ from .benchmarks import (
     load_benchmark,
     score_benchmark,
 )
+from .compare import run_compare
 from .metrics import (
     CiderResult,
     choose_candidate,
@@ -35,6 +40,7 @@ from .metrics import (
     vqa_score,
 )
 from .paper import BENCHMARK_TO_PAPER_COLUMN, PAPER_COLUMNS, PAPER_MODELS, PAPER_RESULTS, compare_with_paper
+from .runner import EvalConfig, run_eval
 
 __all__ = [
     "BENCHMARKS",
@@ -45,6 +51,7 @@ __all__ = [
     "BenchmarkResult",
     "BenchmarkSpec",
     "CiderResult",
+    "EvalConfig",
     "EvalSample",
     "choose_candidate",
     "cider",
@@ -59,6 +66,8 @@ __all__ = [
     "parse_yes_no",
     "pointing_accuracy",
     "pope_metrics",
+    "run_compare",
+    "run_eval",
     "score_benchmark",
     "true_false_accuracy",
     "vqa_accuracy",

@@ -1,0 +1,278 @@
+"""``vlm eval``: run a saved model on the paper's benchmarks, resumably, and report the scores beside the paper's.
+
+For each benchmark the samples are read from the annotation files (images stay on disk until their batch), answers are
+generated greedily in batches and appended to ``OUT/<model>/<benchmark>/predictions.jsonl`` as each batch finishes;
+the scores go to ``metrics.json`` beside them. ``OUT/<model>/metrics.json`` and ``results.md`` summarise every
+benchmark evaluated so far. Rerunning the same command after an interruption skips the samples already in
+``predictions.jsonl`` (a truncated or malformed line is dropped and its sample generated again).
+
+When the model's language model has the size of one of the paper's six models, the report shows the published numbers
+beside ours (:func:`training.eval.paper.compare_with_paper`); otherwise our numbers alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from configuration import PRESETS, VLConfig, backbone_spec
+
+from .benchmarks import BenchmarkResult, EvalSample, get_benchmark
+from .paper import BENCHMARK_TO_PAPER_COLUMN, PAPER_MODELS, compare_with_paper
+
+__all__ = [
+    "EvalConfig",
+    "evaluate_benchmark",
+    "load_model",
+    "model_summary",
+    "paper_model_for",
+    "read_predictions",
+    "results_markdown",
+    "run_eval",
+]
+
+INSTRUCTION_FIRST_SUFFIX = "-instruction-first"
+
+
+@dataclass
+class EvalConfig:
+    """Run configuration of ``vlm eval`` (saved in each ``metrics.json``)."""
+
+    model: str
+    benchmarks: tuple[str, ...]
+    annotations: str
+    images: str
+    out: str = "vlm-eval"
+    batch_size: int = 16
+    max_new_tokens: int = 32
+    limit: int | None = None  # first N samples of each benchmark
+    instruction_first: bool = False  # the paper's task-aware encoding: instruction before the image
+    name: str | None = None  # the model's folder under ``out``; default: the model folder's name
+    device: str | None = None  # default: cuda when available, else cpu
+    show_progress: bool = True
+
+    def __post_init__(self) -> None:
+        """Validate early, naming the offending field and value."""
+        if not self.benchmarks:
+            raise ValueError("benchmarks is empty; name at least one")
+        for name in self.benchmarks:
+            get_benchmark(name)  # raises listing the valid names
+        for field in ("batch_size", "max_new_tokens"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
+        if self.limit is not None and self.limit <= 0:
+            raise ValueError(f"limit must be positive, got {self.limit}")
+
+    @property
+    def model_name(self) -> str:
+        """The model's folder name under ``out`` (task-aware runs get their own, so the two never mix on resume)."""
+        name = self.name or Path(self.model).resolve().name
+        return name + INSTRUCTION_FIRST_SUFFIX if self.instruction_first else name
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Model and paper size
+# ------------------------------------------------------------------------------------------------------------
+
+
+def load_model(path: str | Path, device: str | None = None) -> tuple[Any, Any]:
+    """The model (in eval mode, on ``device``) and processor saved under ``path``."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    import modeling_vlm  # noqa: F401  (registers pythia_vl / mamba_vl with the Auto classes)
+
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"model folder not found: {path}")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = AutoModelForImageTextToText.from_pretrained(path).to(device).eval()
+    return model, AutoProcessor.from_pretrained(path)
+
+
+def paper_model_for(config: VLConfig) -> str | None:
+    """The paper's model whose language model has this config's size (same backbone, width, depth), if any."""
+    backbone = type(config).backbone
+    text = config.text_config
+    for preset_name, preset in PRESETS[backbone].items():
+        size = (preset.text_config["hidden_size"], preset.text_config["num_hidden_layers"])
+        if size == (text.hidden_size, text.num_hidden_layers):
+            candidate = f"{backbone_spec(backbone).display_name}-{preset_name.upper()}"
+            if candidate in PAPER_MODELS:
+                return candidate
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Predictions file (append-only, resumable)
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _valid_records(text: str) -> Iterator[dict[str, Any]]:
+    """Records of a predictions file that parse and carry a string ``sample_id`` (first occurrence wins)."""
+    seen: set[str] = set()
+    for line in text.split("\n"):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("sample_id"), str) and record["sample_id"] not in seen:
+            seen.add(record["sample_id"])
+            yield record
+
+
+def read_predictions(path: Path) -> dict[str, Any]:
+    """``{sample_id: prediction}`` saved in ``path``; drops truncated, malformed and duplicate lines from the file."""
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    records = list(_valid_records(text))
+    lines = [json.dumps(r) for r in records]
+    if text != "".join(line + "\n" for line in lines):
+        # Rewrite so the next append starts on a fresh line and no dropped fragment stays behind.
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        os.replace(tmp, path)
+    return {r["sample_id"]: r.get("prediction") for r in records}
+
+
+def _check_samples(name: str, samples: Sequence[EvalSample]) -> None:
+    """Sample ids must be unique (resuming keys on them) and every image file must exist."""
+    seen: set[str] = set()
+    for sample in samples:
+        if sample.sample_id in seen:
+            raise ValueError(f"{name}: sample id {sample.sample_id!r} occurs twice; resuming needs unique ids")
+        seen.add(sample.sample_id)
+    missing = [s.image_path for s in samples if not s.image_path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{name}: {len(missing)} image file(s) not found, the first: {missing[0]}")
+
+
+def _generate_missing(
+    model: Any, processor: Any, pending: Sequence[EvalSample], path: Path, config: EvalConfig, desc: str
+) -> None:
+    """Generate answers for ``pending`` batch by batch, appending each batch to ``path`` as soon as it is done."""
+    from ..evaluation import generate_answers
+
+    starts = range(0, len(pending), config.batch_size)
+    with path.open("a", encoding="utf-8") as handle:
+        for start in tqdm(starts, desc=desc, disable=not config.show_progress, leave=False):
+            batch = pending[start : start + config.batch_size]
+            images = [s.load_image() for s in batch]
+            answers = generate_answers(
+                model, processor, images, [s.prompt for s in batch], len(batch), config.max_new_tokens, False
+            )
+            for sample, answer in zip(batch, answers, strict=True):
+                record = {"sample_id": sample.sample_id, "prediction": answer, "references": sample.references}
+                handle.write(json.dumps(record) + "\n")
+            handle.flush()
+
+
+def evaluate_benchmark(
+    model: Any, processor: Any, name: str, samples: Sequence[EvalSample], out_dir: Path, config: EvalConfig
+) -> BenchmarkResult:
+    """Generate the answers not yet in ``out_dir/predictions.jsonl``, score all ``samples``, write metrics.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "predictions.jsonl"
+    saved = read_predictions(path)
+    pending = [s for s in samples if s.sample_id not in saved]
+    if saved and pending:
+        print(f"{name}: resuming, {len(samples) - len(pending)} of {len(samples)} predictions already saved")
+    _generate_missing(model, processor, pending, path, config, name)
+    saved = read_predictions(path)
+    result = get_benchmark(name).score([saved[s.sample_id] for s in samples], samples)
+    record = {
+        "benchmark": name,
+        "model": config.model_name,
+        "task": get_benchmark(name).task,
+        "primary_metric": result.primary_metric,
+        "primary": result.primary,
+        "scores": result.scores,
+        "num_samples": len(samples),
+        "paper_column": BENCHMARK_TO_PAPER_COLUMN.get(name),
+        "notes": result.notes,
+        "instruction_first": bool(processor.instruction_first),
+        "config": asdict(config),
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Report
+# ------------------------------------------------------------------------------------------------------------
+
+
+def model_summary(model_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` plus every benchmark's metrics.json found under ``model_dir`` (so partial runs accumulate)."""
+    benchmarks = {}
+    for path in sorted(model_dir.glob("*/metrics.json")):
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from err
+        benchmarks[record["benchmark"]] = {k: v for k, v in record.items() if k not in ("config", "model")}
+    return {**info, "benchmarks": benchmarks}
+
+
+def results_markdown(summary: dict[str, Any]) -> str:
+    """Our scores (x100) as a Markdown table, and the paper comparison when the model has a paper model's size."""
+    lines = [
+        f"# vlm eval: {summary['model']}",
+        "",
+        "| benchmark | task | metric | score (x100) | samples |",
+        "|---|---|---|---:|---:|",
+    ]
+    for name, record in summary["benchmarks"].items():
+        row = [name, record["task"], record["primary_metric"], f"{100 * record['primary']:.2f}"]
+        lines.append("| " + " | ".join([*row, str(record["num_samples"])]) + " |")
+    notes = sorted({f"{k}: {v}" for r in summary["benchmarks"].values() for k, v in r["notes"].items()})
+    if notes:
+        lines += ["", "Notes: " + "; ".join(notes)]
+    paper_model = summary.get("paper_model")
+    ours = {n: r["primary"] for n, r in summary["benchmarks"].items() if n in BENCHMARK_TO_PAPER_COLUMN}
+    if paper_model and ours:
+        lines += ["", f"## Compared with the paper's {paper_model}", "", compare_with_paper(ours, paper_model)]
+    return "\n".join(lines) + "\n"
+
+
+def _model_info(model: Any, processor: Any, config: EvalConfig) -> dict[str, Any]:
+    """What the summary records about the model: path, backbone, sizes, paper model, encoding."""
+    backbone = type(model.config).backbone
+    return {
+        "model": config.model_name,
+        "model_path": str(Path(config.model).resolve()),
+        "backbone": backbone,
+        "display_name": backbone_spec(backbone).display_name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "language_model_parameters": sum(p.numel() for p in model.language_model.parameters()),
+        "paper_model": paper_model_for(model.config),
+        "instruction_first": bool(processor.instruction_first),
+    }
+
+
+def run_eval(config: EvalConfig) -> dict[str, Any]:
+    """Evaluate the model on every benchmark (resuming from saved predictions); return the model summary."""
+    samples = {}
+    for name in config.benchmarks:  # read every annotation file first: a bad path fails before the model loads
+        samples[name] = get_benchmark(name).load(config.annotations, config.images, limit=config.limit)
+        _check_samples(name, samples[name])
+    model, processor = load_model(config.model, config.device)
+    if config.instruction_first:
+        processor.instruction_first = True
+    model_dir = Path(config.out) / config.model_name
+    for name, items in samples.items():
+        result = evaluate_benchmark(model, processor, name, items, model_dir / name, config)
+        print(f"{name}: {result.primary_metric} = {100 * result.primary:.2f} ({len(items)} samples)", flush=True)
+    summary = model_summary(model_dir, _model_info(model, processor, config))
+    (model_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    report = results_markdown(summary)
+    (model_dir / "results.md").write_text(report)
+    print("\n" + report, flush=True)
+    print(f"Saved predictions, metrics.json and results.md under {model_dir}/", flush=True)
+    return summary

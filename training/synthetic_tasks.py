@@ -1,0 +1,334 @@
+"""More synthetic tasks for the offline benchmark: reading, counting, multiple choice (the shapes dataset's schema).
+
+With :mod:`training.synthetic` (captioning, short VQA, grounding) they span the paper's task families offline:
+
+* reading: a short string of digits and capital letters rendered with PIL's default font; "What is written in the
+  image?" -> the string;
+* counting: 0 to ``max_count`` shapes of the asked kind among distractors, one per cell of a coarse grid so they
+  never touch; "How many {shape}s are there?" -> the number;
+* multiple choice: a question about a shapes scene in the paper's lettered-options template -> the option letter.
+
+Rows have the columns of :func:`training.synthetic.build_synthetic_dataset` (``image, task, prompt, answer, box,
+image_id``; ``box`` is empty) so they can be mixed into the demo's data. :func:`score_task` extends
+:func:`training.metrics.score_task` with the three new tasks. Every row is a pure function of ``(seed, image_id)``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import datasets
+from PIL import Image, ImageDraw, ImageFont
+
+from . import metrics
+from .eval.benchmarks import multiple_choice_prompt
+from .eval.metrics import OPTION_LETTERS, clean_prediction, parse_choice
+from .synthetic import (
+    BACKGROUND,
+    COLORS,
+    SHAPES,
+    VQA_PROMPT,
+    SceneObject,
+    SyntheticShapesConfig,
+    generate_scene,
+    position_of,
+    render_scene,
+)
+
+__all__ = [
+    "ALL_TASKS",
+    "COUNTING_QUESTION",
+    "NEW_TASKS",
+    "READING_ALPHABET",
+    "READING_QUESTION",
+    "SCORED_TASKS",
+    "SyntheticRow",
+    "SyntheticTasksConfig",
+    "build_synthetic_tasks_dataset",
+    "counting_row",
+    "counting_scene",
+    "evaluate_synthetic_dataset",
+    "multiple_choice_row",
+    "parse_count",
+    "reading_row",
+    "render_text",
+    "score_task",
+]
+
+READING_QUESTION = "What is written in the image?"
+COUNTING_QUESTION = "How many {shape}s are there?"
+# Digits and capitals without the look-alikes (0/O, 1/I) so that every rendered string reads one way only.
+READING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+NEW_TASKS: tuple[str, ...] = ("reading", "counting", "multiple_choice")
+ALL_TASKS: tuple[str, ...] = ("caption", "vqa", "grounding", *NEW_TASKS)
+SCORED_TASKS: tuple[str, ...] = (*metrics.SCORED_TASKS, *NEW_TASKS)
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_INTEGER = re.compile(r"\b(\d+)\b")
+
+
+@dataclass(frozen=True)
+class SyntheticTasksConfig:
+    """Generation options of the reading, counting and multiple-choice tasks."""
+
+    image_size: int = 32
+    min_chars: int = 1  # reading: string length range
+    max_chars: int = 3
+    cells: int = 4  # counting: objects sit in distinct cells of a cells x cells grid
+    max_count: int = 4  # counting: at most this many objects of the asked shape
+    max_objects: int = 6  # counting: at most this many objects in all
+    max_scene_objects: int = 2  # multiple choice: objects per shapes scene (1 to 3)
+
+    def __post_init__(self) -> None:
+        """Validate early so that errors name the field rather than fail deep inside generation."""
+        if self.image_size < 16:
+            raise ValueError(f"image_size must be >= 16, got {self.image_size}")
+        if not 1 <= self.min_chars <= self.max_chars:
+            raise ValueError(f"need 1 <= min_chars <= max_chars, got {self.min_chars} and {self.max_chars}")
+        if self.image_size // self.cells < 5:
+            raise ValueError(f"cells={self.cells} leaves cells under 5 px in a {self.image_size} px image")
+        if not 0 <= self.max_count <= self.max_objects <= self.cells**2:
+            raise ValueError(
+                f"need 0 <= max_count <= max_objects <= cells**2, got {self.max_count}, {self.max_objects}, "
+                f"{self.cells**2}"
+            )
+        SyntheticShapesConfig(image_size=self.image_size, max_objects=self.max_scene_objects)  # validates
+
+
+@dataclass(frozen=True)
+class SyntheticRow:
+    """One generated example (the ``box`` column is empty for these tasks)."""
+
+    image: Image.Image
+    task: str
+    prompt: str
+    answer: str
+
+
+def _rng(task: str, seed: int, image_id: int) -> random.Random:
+    """Independent, platform-stable RNG per task and image (string seeds are hashed with SHA-512)."""
+    return random.Random(f"synthetic-tasks/{task}/{seed}/{image_id}")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Reading
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _fitting_font(text: str, image_size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The largest default-font size (at most half the image) whose rendering of ``text`` fits with a 2 px margin."""
+    for size in range(image_size // 2, 5, -1):
+        font = ImageFont.load_default(size=size)
+        left, top, right, bottom = font.getbbox(text)
+        if right - left <= image_size - 4 and bottom - top <= image_size - 4:
+            return font
+    return ImageFont.load_default()
+
+
+def render_text(text: str, image_size: int, rng: random.Random) -> Image.Image:
+    """``text`` in one saturated colour on the plain background, at a random place where it fits whole."""
+    image = Image.new("RGB", (image_size, image_size), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    font = _fitting_font(text, image_size)
+    left, top, right, bottom = font.getbbox(text)
+    x = rng.randint(2, image_size - 2 - (right - left)) - left
+    y = rng.randint(2, image_size - 2 - (bottom - top)) - top
+    draw.text((x, y), text, fill=COLORS[rng.choice(sorted(COLORS))], font=font)
+    return image
+
+
+def reading_row(seed: int, image_id: int, config: SyntheticTasksConfig | None = None) -> SyntheticRow:
+    """A rendered string and the question "What is written in the image?"; the answer is the string."""
+    config = config or SyntheticTasksConfig()
+    rng = _rng("reading", seed, image_id)
+    text = "".join(rng.choice(READING_ALPHABET) for _ in range(rng.randint(config.min_chars, config.max_chars)))
+    image = render_text(text, config.image_size, rng)
+    return SyntheticRow(image, "reading", VQA_PROMPT.format(question=READING_QUESTION), text)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Counting
+# ------------------------------------------------------------------------------------------------------------
+
+
+def counting_scene(
+    seed: int, image_id: int, config: SyntheticTasksConfig | None = None
+) -> tuple[list[SceneObject], str, int]:
+    """The drawn objects, the asked shape and its count (uniform in 0..max_count), one object per grid cell."""
+    config = config or SyntheticTasksConfig()
+    rng = _rng("counting", seed, image_id)
+    shape = rng.choice(SHAPES)
+    count = rng.randint(0, config.max_count)
+    distractors = rng.randint(0 if count else 1, config.max_objects - count)
+    others = [s for s in SHAPES if s != shape]
+    shapes = [shape] * count + [rng.choice(others) for _ in range(distractors)]
+    cell = config.image_size // config.cells
+    side = max(3, cell - 3)  # at least 1 px free on every side of an object keeps neighbours apart
+    cells = rng.sample(range(config.cells**2), len(shapes))
+    objects = []
+    for kind, index in zip(shapes, cells, strict=True):
+        x1 = (index % config.cells) * cell + rng.randint(1, cell - side - 1)
+        y1 = (index // config.cells) * cell + rng.randint(1, cell - side - 1)
+        objects.append(SceneObject(rng.choice(sorted(COLORS)), kind, "small", (x1, y1, x1 + side, y1 + side)))
+    return objects, shape, count
+
+
+def counting_row(seed: int, image_id: int, config: SyntheticTasksConfig | None = None) -> SyntheticRow:
+    """A counting question ("How many {shape}s are there?") about a scene of up to ``max_objects`` small shapes."""
+    config = config or SyntheticTasksConfig()
+    objects, shape, count = counting_scene(seed, image_id, config)
+    prompt = VQA_PROMPT.format(question=COUNTING_QUESTION.format(shape=shape))
+    return SyntheticRow(render_scene(objects, config.image_size), "counting", prompt, str(count))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Multiple choice
+# ------------------------------------------------------------------------------------------------------------
+
+
+def _choice_questions(objects: Sequence[SceneObject], image_size: int) -> list[tuple[str, str, list[str]]]:
+    """(question, correct option, wrong options) pairs whose answer is unique given the scene."""
+    shape_counts = {s: sum(o.shape == s for o in objects) for s in SHAPES}
+    color_counts = {c: sum(o.color == c for o in objects) for c in COLORS}
+    positions = ("left", "right", "top", "bottom", "center")
+    questions = [
+        ("How many objects are there?", str(len(objects)), [str(n) for n in range(1, 5) if n != len(objects)])
+    ]
+    for o in objects:
+        if shape_counts[o.shape] == 1:
+            questions.append((f"What color is the {o.shape}?", o.color, [c for c in COLORS if c != o.color]))
+        if color_counts[o.color] == 1:
+            questions.append((f"What shape is the {o.color} object?", o.shape, [s for s in SHAPES if s != o.shape]))
+        where = position_of(o, image_size)
+        questions.append((f"Where is the {o.color} {o.shape}?", where, [p for p in positions if p != where]))
+    return questions
+
+
+def multiple_choice_row(seed: int, image_id: int, config: SyntheticTasksConfig | None = None) -> SyntheticRow:
+    """A question about a shapes scene with three or four lettered options; the answer is the correct letter."""
+    config = config or SyntheticTasksConfig()
+    shapes = SyntheticShapesConfig(image_size=config.image_size, max_objects=config.max_scene_objects)
+    objects = generate_scene(seed, image_id, shapes)
+    rng = _rng("multiple_choice", seed, image_id)
+    question, correct, wrong = rng.choice(_choice_questions(objects, config.image_size))
+    options = [correct, *rng.sample(wrong, min(3, len(wrong)))]
+    rng.shuffle(options)
+    letter = OPTION_LETTERS[options.index(correct)]
+    image = render_scene(objects, config.image_size)
+    return SyntheticRow(image, "multiple_choice", multiple_choice_prompt(question, options), letter)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Dataset and scoring
+# ------------------------------------------------------------------------------------------------------------
+
+_GENERATORS: MappingProxyType[str, Callable[[int, int, SyntheticTasksConfig], SyntheticRow]] = MappingProxyType(
+    {"reading": reading_row, "counting": counting_row, "multiple_choice": multiple_choice_row}
+)
+
+
+def build_synthetic_tasks_dataset(
+    num_images: int,
+    seed: int = 0,
+    tasks: Sequence[str] = NEW_TASKS,
+    config: SyntheticTasksConfig | None = None,
+) -> datasets.Dataset:
+    """``num_images`` rows per task in the schema of :func:`training.synthetic.build_synthetic_dataset`."""
+    if num_images < 0:
+        raise ValueError(f"num_images must be >= 0, got {num_images}")
+    unknown = [t for t in tasks if t not in _GENERATORS]
+    if unknown:
+        raise ValueError(f"unknown synthetic task(s) {unknown}; valid: {', '.join(_GENERATORS)}")
+    config = config or SyntheticTasksConfig()
+    columns: dict[str, list[Any]] = {name: [] for name in ("image", "task", "prompt", "answer", "box", "image_id")}
+    for image_id in range(num_images):
+        for task in tasks:
+            row = _GENERATORS[task](seed, image_id, config)
+            for name, value in (("image", row.image), ("task", row.task), ("prompt", row.prompt)):
+                columns[name].append(value)
+            columns["answer"].append(row.answer)
+            columns["box"].append([])
+            columns["image_id"].append(image_id)
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "task": datasets.Value("string"),
+            "prompt": datasets.Value("string"),
+            "answer": datasets.Value("string"),
+            "box": datasets.List(datasets.Value("float64")),
+            "image_id": datasets.Value("int64"),
+        }
+    )
+    return datasets.Dataset.from_dict(columns, features=features)
+
+
+def parse_count(prediction: object) -> int | None:
+    """The first integer (digits or a number word up to ten) in a prediction; None when there is none."""
+    text = clean_prediction(prediction)
+    if text is None:
+        return None
+    match = _INTEGER.search(text)
+    if match:
+        return int(match.group(1))
+    words = re.findall(r"[a-z]+", text.lower())
+    return next((_NUMBER_WORDS.index(w) for w in words if w in _NUMBER_WORDS), None)
+
+
+def _reading_correct(prediction: object, reference: str) -> float:
+    """Case-sensitive exact match after stripping whitespace (case matters when reading)."""
+    text = clean_prediction(prediction)
+    return float(text is not None and text.split("\n", 1)[0].strip() == reference.strip())
+
+
+def _choice_correct(prediction: object, reference: str) -> float:
+    """Whether the prediction names the gold option letter."""
+    index = parse_choice(prediction, len(OPTION_LETTERS))
+    return float(index is not None and OPTION_LETTERS[index] == reference.strip().upper())
+
+
+_PER_SAMPLE: MappingProxyType[str, Callable[[object, str], float]] = MappingProxyType(
+    {
+        "reading": _reading_correct,
+        "counting": lambda p, ref: float(parse_count(p) == int(ref)),
+        "multiple_choice": _choice_correct,
+    }
+)
+
+
+def score_task(task: str, preds: Sequence[object], refs_or_boxes: Sequence[Any]) -> dict[str, float]:
+    """Metrics of one task: :func:`training.metrics.score_task` extended with reading, counting, multiple choice."""
+    if task in metrics.SCORED_TASKS:
+        return metrics.score_task(task, preds, refs_or_boxes)
+    if task not in _PER_SAMPLE:
+        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(SCORED_TASKS)}")
+    if len(preds) != len(refs_or_boxes):
+        raise ValueError(f"got {len(preds)} predictions but {len(refs_or_boxes)} references")
+    scores = [_PER_SAMPLE[task](p, str(r)) for p, r in zip(preds, refs_or_boxes, strict=True)]
+    return {"accuracy": sum(scores) / len(scores) if scores else 0.0}
+
+
+def evaluate_synthetic_dataset(
+    model: Any,
+    processor: Any,
+    dataset: datasets.Dataset,
+    batch_size: int = 16,
+    max_new_tokens: int = 32,
+    show_progress: bool = True,
+) -> dict[str, dict[str, float]]:
+    """Greedy answers for every row, scored per task with :func:`score_task` (all six synthetic tasks)."""
+    from .evaluation import generate_answers
+
+    predictions = generate_answers(
+        model, processor, dataset["image"], dataset["prompt"], batch_size, max_new_tokens, show_progress
+    )
+    tasks, answers, boxes = dataset["task"], dataset["answer"], dataset["box"]  # no image is decoded
+    scores = {}
+    for task in dict.fromkeys(tasks):
+        rows = [i for i, t in enumerate(tasks) if t == task]
+        refs = [boxes[i] if task == "grounding" else answers[i] for i in rows]
+        scores[task] = score_task(task, [predictions[i] for i in rows], refs)
+    return scores
