@@ -17,7 +17,7 @@ from typing import Any
 
 import datasets
 import torch
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import Trainer, set_seed
 
 from configuration import PRESETS, backbone_spec, config_class_for_backbone
 from modeling_vlm import MODEL_CLASSES, VLForConditionalGeneration, VLImageProcessor, VLProcessor
@@ -25,6 +25,7 @@ from modeling_vlm import MODEL_CLASSES, VLForConditionalGeneration, VLImageProce
 from .collator import VLDataCollator
 from .evaluation import conversation, evaluate_dataset
 from .synthetic import SyntheticShapesConfig, build_synthetic_dataset, synthetic_corpus, train_synthetic_tokenizer
+from .trainer_utils import short_run_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -122,23 +123,14 @@ def train_backbone(
 ) -> tuple[VLForConditionalGeneration, list[dict[str, float]], float]:
     """Train one demo model with the transformers Trainer; return it, its log history and the seconds spent."""
     model = build_model(backbone, config, processor)
-    args = TrainingArguments(
-        output_dir=str(Path(config.out) / backbone / "trainer"),
-        max_steps=config.steps,
-        per_device_train_batch_size=config.batch_size,
+    args = short_run_arguments(
+        str(Path(config.out) / backbone / "trainer"),
+        steps=config.steps,
+        batch_size=config.batch_size,
         learning_rate=config.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=max(1, config.steps // 33),  # the paper's 3% warmup
-        weight_decay=0.0,
-        logging_steps=max(1, config.steps // 40),
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
         seed=config.seed,
-        data_seed=config.seed,
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        disable_tqdm=not config.show_progress,
+        show_progress=config.show_progress,
+        use_cpu=True,
     )
     trainer = Trainer(
         model=model,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import datasets
@@ -60,8 +60,9 @@ def evaluate_dataset(
     batch_size: int = 16,
     max_new_tokens: int = 32,
     show_progress: bool = True,
+    scorer: Callable[[str, Sequence[str], Sequence[Any]], dict[str, float]] = score_task,
 ) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]:
-    """Score greedy answers per task; return ``({task: metrics}, predictions)``."""
+    """Score greedy answers per task with `scorer`; return ``({task: metrics}, predictions)``."""
     predictions = generate_answers(
         model,
         processor,
@@ -78,7 +79,7 @@ def evaluate_dataset(
     scores = {}
     for task, indices in by_task.items():
         refs = [boxes[i] if task == "grounding" else answers[i] for i in indices]
-        scores[task] = score_task(task, [predictions[i] for i in indices], refs)
+        scores[task] = scorer(task, [predictions[i] for i in indices], refs)
     records = [
         {"task": task, "prompt": prompt, "answer": answer, "prediction": prediction}
         for task, prompt, answer, prediction in zip(

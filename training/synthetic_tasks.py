@@ -320,15 +320,9 @@ def evaluate_synthetic_dataset(
     show_progress: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Greedy answers for every row, scored per task with :func:`score_task` (all six synthetic tasks)."""
-    from .evaluation import generate_answers
+    from .evaluation import evaluate_dataset
 
-    predictions = generate_answers(
-        model, processor, dataset["image"], dataset["prompt"], batch_size, max_new_tokens, show_progress
+    scores, _ = evaluate_dataset(
+        model, processor, dataset, batch_size, max_new_tokens, show_progress, scorer=score_task
     )
-    tasks, answers, boxes = dataset["task"], dataset["answer"], dataset["box"]  # no image is decoded
-    scores = {}
-    for task in dict.fromkeys(tasks):
-        rows = [i for i, t in enumerate(tasks) if t == task]
-        refs = [boxes[i] if task == "grounding" else answers[i] for i in rows]
-        scores[task] = score_task(task, [predictions[i] for i in rows], refs)
     return scores

@@ -34,7 +34,6 @@ from transformers import (
     AutoModelForCausalLM,
     PreTrainedModel,
     Trainer,
-    TrainingArguments,
     set_seed,
 )
 
@@ -48,6 +47,7 @@ from ..demo import DEMO_TEXT_SIZES, DEMO_VISION_SIZE, LAYOUT_TOKENS
 from ..evaluation import conversation, generate_answers
 from ..plots import line_chart
 from ..synthetic import VQA_PROMPT, train_synthetic_tokenizer
+from ..trainer_utils import short_run_arguments
 
 __all__ = [
     "CELL_QUESTION",
@@ -390,23 +390,15 @@ def _train(
     def make(index: int) -> dict[str, Any]:
         return probe.encode(probe.example(lengths[index % len(lengths)], index // len(lengths), "train"))
 
-    args = TrainingArguments(
-        output_dir=str(out / "trainer"),
-        max_steps=config.steps,
-        per_device_train_batch_size=config.batch_size,
+    args = short_run_arguments(
+        str(out / "trainer"),
+        steps=config.steps,
+        batch_size=config.batch_size,
         learning_rate=config.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=max(1, config.steps // 33),  # the paper's 3% warmup
-        weight_decay=0.0,
-        logging_steps=max(1, config.steps // 20),
-        save_strategy="no",
-        report_to=[],
         seed=config.seed,
-        data_seed=config.seed,
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
+        show_progress=config.show_progress,
+        logs=20,
         dataloader_pin_memory=torch.cuda.is_available(),
-        disable_tqdm=not config.show_progress,
     )
     trainer = Trainer(
         model=model,
