@@ -10,18 +10,26 @@ from collections.abc import Callable, Sequence
 from configuration import BACKBONES
 
 
-def _backbones(value: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    unknown = [name for name in names if name not in BACKBONES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown backbone(s) {', '.join(unknown) or value!r}; valid backbones are: {', '.join(BACKBONES)}"
-        )
-    return names
+def _names(valid: Sequence[str], kind: str) -> Callable[[str], tuple[str, ...]]:
+    """An argparse type: a comma-separated, non-empty list of names from ``valid``."""
+
+    def parse(value: str) -> tuple[str, ...]:
+        names = tuple(name.strip() for name in value.split(",") if name.strip())
+        unknown = [name for name in names if name not in valid]
+        if unknown or not names:
+            given = ", ".join(unknown) if unknown else repr(value)
+            raise argparse.ArgumentTypeError(f"unknown {kind}(s) {given}; valid {kind}s are: {', '.join(valid)}")
+        return names
+
+    return parse
+
+
+_backbones = _names(tuple(BACKBONES), "backbone")
 
 
 def _add_demo(subparsers: argparse._SubParsersAction) -> None:
     from .demo import DemoConfig
+    from .synthetic_tasks import ALL_TASKS
 
     defaults = DemoConfig()
     parser = subparsers.add_parser("demo", help="train tiny Pythia-VL and Mamba-VL on synthetic shapes and compare")
@@ -29,8 +37,11 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default=defaults.out, help="output folder (models, results, plot)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--backbones", type=_backbones, default=defaults.backbones, help="e.g. pythia,mamba")
-    parser.add_argument("--train-images", type=int, default=defaults.train_images)
-    parser.add_argument("--eval-images", type=int, default=defaults.eval_images)
+    parser.add_argument(
+        "--tasks", type=_names(ALL_TASKS, "task"), default=defaults.tasks, help=f"any of {','.join(ALL_TASKS)}"
+    )
+    parser.add_argument("--train-images", type=int, default=defaults.train_images, help="training examples per task")
+    parser.add_argument("--eval-images", type=int, default=defaults.eval_images, help="held-out examples per task")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -43,6 +54,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         steps=args.steps,
         seed=args.seed,
         backbones=args.backbones,
+        tasks=args.tasks,
         train_images=args.train_images,
         eval_images=args.eval_images,
         batch_size=args.batch_size,

@@ -1,9 +1,13 @@
-"""``vlm demo``: train a small Pythia-VL and Mamba-VL on synthetic shapes, on the CPU, and compare them side by side.
+"""``vlm demo``: train a small Pythia-VL and Mamba-VL on synthetic images, on the CPU, and compare them side by side.
 
-Nothing is downloaded: the images, the tasks (captioning, short VQA, grounding in the paper's templates) and the
-tokenizer are generated on the spot. Both models share the vision tower design, projector, data, tokenizer, recipe and
-seed, and their language models are matched in parameter count (the paper compares models of matched size); every
-part is trainable because no pretrained encoder is available offline.
+Nothing is downloaded: the images, the tasks and the tokenizer are generated on the spot. The seven tasks span the
+paper's task families, in its prompt templates: captioning, short VQA and grounding on shapes scenes
+(:mod:`training.synthetic`); reading, counting, multiple choice and in-context retrieval from the image
+(:mod:`training.synthetic_tasks`). Both models train on the mix of all of them and are scored per task.
+
+Both models share the vision tower design, projector, data, tokenizer, recipe and seed, and their language models are
+matched in parameter count (the paper compares models of matched size); every part is trainable because no pretrained
+encoder is available offline.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from configuration import PRESETS, backbone_spec, config_class_for_backbone
 from modeling_vlm import MODEL_CLASSES, VLForConditionalGeneration, VLImageProcessor, VLProcessor
 
 from .collator import VLDataCollator
-from .evaluation import conversation, evaluate_dataset
+from .evaluation import conversation, evaluate_dataset, image_blind_answers, score_predictions
+from .synthetic import TASKS as SHAPES_TASKS
 from .synthetic import SyntheticShapesConfig, build_synthetic_dataset, synthetic_corpus, train_synthetic_tokenizer
+from .synthetic_tasks import ALL_TASKS, SyntheticTasksConfig, build_synthetic_tasks_dataset, score_task
 from .trainer_utils import short_run_arguments
 
 logger = logging.getLogger(__name__)
@@ -45,11 +51,12 @@ class DemoConfig:
     """Run configuration of the demo (saved beside its results)."""
 
     out: str = "vlm-demo"
-    steps: int = 1000
+    steps: int = 1500
     seed: int = 0
     backbones: tuple[str, ...] = ("pythia", "mamba")
-    train_images: int = 1500  # each image gives one caption, one VQA and one grounding example
-    eval_images: int = 40
+    tasks: tuple[str, ...] = ALL_TASKS
+    train_images: int = 1500  # training examples per task
+    eval_images: int = 40  # held-out examples per task
     image_size: int = 32
     max_objects: int = 1  # one shape per image: learnable from scratch within the demo's few CPU minutes
     patch_size: int = 8
@@ -64,10 +71,35 @@ class DemoConfig:
     def __post_init__(self) -> None:
         for name in self.backbones:
             backbone_spec(name)  # raises listing the valid backbones
+        self.tasks = tuple(self.tasks)
+        unknown = [t for t in self.tasks if t not in ALL_TASKS]
+        if unknown or not self.tasks:
+            raise ValueError(f"tasks must be a non-empty subset of {', '.join(ALL_TASKS)}; got {self.tasks}")
         if self.steps <= 0:
             raise ValueError(f"steps must be positive, got {self.steps}.")
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}.")
+
+
+def build_demo_dataset(config: DemoConfig, num_images: int, seed: int) -> datasets.Dataset:
+    """``num_images`` rows of every task of ``config.tasks``: shapes scenes first, then the other synthetic tasks."""
+    shapes_tasks = tuple(t for t in SHAPES_TASKS if t in config.tasks)
+    other_tasks = tuple(t for t in config.tasks if t not in SHAPES_TASKS)
+    parts = []
+    if shapes_tasks:
+        shapes = SyntheticShapesConfig(
+            image_size=config.image_size, max_objects=config.max_objects, tasks=shapes_tasks
+        )
+        parts.append(build_synthetic_dataset(num_images, seed=seed, config=shapes))
+    if other_tasks:
+        # One grid cell per vision patch: the retrieval question names a cell, whose content is one image token.
+        tasks_config = SyntheticTasksConfig(
+            image_size=config.image_size,
+            cells=config.image_size // config.patch_size,
+            max_scene_objects=config.max_objects,
+        )
+        parts.append(build_synthetic_tasks_dataset(num_images, seed=seed, tasks=other_tasks, config=tasks_config))
+    return datasets.concatenate_datasets(parts)
 
 
 def build_processor(config: DemoConfig, train_set: datasets.Dataset) -> VLProcessor:
@@ -155,11 +187,12 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Train, evaluate, save and compare the demo models; return the results written to ``results.json``."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    shapes = SyntheticShapesConfig(image_size=config.image_size, max_objects=config.max_objects)
-    train_set = build_synthetic_dataset(config.train_images, seed=config.seed, config=shapes)
-    eval_set = build_synthetic_dataset(config.eval_images, seed=config.seed + 10_000, config=shapes)
+    train_set = build_demo_dataset(config, config.train_images, seed=config.seed)
+    eval_set = build_demo_dataset(config, config.eval_images, seed=config.seed + 10_000)
     processor = build_processor(config, train_set)
     results: dict[str, Any] = {"config": asdict(config), "models": {}}
+    # The floor of a model that ignores the image: each prompt's most frequent training answer.
+    results["image_blind"] = score_predictions(eval_set, image_blind_answers(train_set, eval_set), score_task)
     histories: dict[str, list[dict[str, float]]] = {}
     for backbone in config.backbones:
         display = backbone_spec(backbone).display_name
@@ -167,7 +200,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         model, histories[backbone], seconds = train_backbone(backbone, config, processor, train_set)
         print(f"== {display}: evaluating on {len(eval_set)} held-out examples ==", flush=True)
         scores, predictions = evaluate_dataset(
-            model, processor, eval_set, config.batch_size, config.max_new_tokens, config.show_progress
+            model, processor, eval_set, config.batch_size, config.max_new_tokens, config.show_progress, score_task
         )
         save_dir = out / backbone
         model.save_pretrained(save_dir)
@@ -199,23 +232,33 @@ REPORT_ROWS = (
     ("vqa", "accuracy", "VQA accuracy"),
     ("grounding", "accuracy", "Grounding acc. (IoU>0.5)"),
     ("grounding", "mean_iou", "Grounding mean IoU"),
+    ("reading", "accuracy", "Reading accuracy"),
+    ("counting", "accuracy", "Counting accuracy"),
+    ("multiple_choice", "accuracy", "Multiple choice accuracy"),
+    ("retrieval", "accuracy", "Retrieval accuracy"),
 )
 
 
 def results_table(results: dict[str, Any]) -> str:
-    """The side-by-side Markdown table of scores, sizes and training time."""
+    """The side-by-side Markdown table of scores, sizes and training time, beside the image-blind baseline."""
     models = results["models"]
     names = list(models)
-    header = "| metric | " + " | ".join(models[n]["display_name"] for n in names) + " |"
-    lines = [header, "|---" * (len(names) + 1) + "|"]
+    blind = results.get("image_blind")
+    columns = [models[n]["display_name"] for n in names] + (["image-blind baseline"] if blind else [])
+    lines = ["| metric | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for task, metric, label in REPORT_ROWS:
+        if all(task not in models[n]["scores"] for n in names):
+            continue  # a task left out of this run
         values = [models[n]["scores"].get(task, {}).get(metric) for n in names]
+        if blind:
+            values.append(blind.get(task, {}).get(metric))
         lines.append(f"| {label} | " + " | ".join("-" if v is None else f"{100 * v:.1f}" for v in values) + " |")
+    pad = " | -" if blind else ""
     lines.append(
-        "| LM parameters | " + " | ".join(f"{models[n]['language_model_parameters']:,}" for n in names) + " |"
+        "| LM parameters | " + " | ".join(f"{models[n]['language_model_parameters']:,}" for n in names) + pad + " |"
     )
-    lines.append("| final train loss | " + " | ".join(f"{models[n]['final_loss']:.3f}" for n in names) + " |")
-    lines.append("| train time (s) | " + " | ".join(f"{models[n]['train_seconds']:.0f}" for n in names) + " |")
+    lines.append("| final train loss | " + " | ".join(f"{models[n]['final_loss']:.3f}" for n in names) + pad + " |")
+    lines.append("| train time (s) | " + " | ".join(f"{models[n]['train_seconds']:.0f}" for n in names) + pad + " |")
     return "\n".join(lines)
 
 
@@ -223,7 +266,7 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     """Write ``results.json`` and ``results.md`` and print the table."""
     table = results_table(results)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "results.md").write_text("# vlm demo: Pythia-VL vs Mamba-VL on synthetic shapes\n\n" + table + "\n")
+    (out / "results.md").write_text("# vlm demo: Pythia-VL vs Mamba-VL on synthetic tasks\n\n" + table + "\n")
     print("\n" + table + "\n", flush=True)
     print(f"Saved models, predictions, results.json, results.md and training_curves.png under {out}/", flush=True)
 

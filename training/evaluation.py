@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,6 +53,25 @@ def generate_answers(
     return answers
 
 
+def score_predictions(
+    dataset: datasets.Dataset,
+    predictions: Sequence[str],
+    scorer: Callable[[str, Sequence[str], Sequence[Any]], dict[str, float]] = score_task,
+) -> dict[str, dict[str, float]]:
+    """Score one prediction per row of `dataset`, per task, with `scorer` (grounding against ``box``)."""
+    if len(predictions) != len(dataset):
+        raise ValueError(f"got {len(predictions)} predictions for {len(dataset)} rows")
+    by_task: dict[str, list[int]] = defaultdict(list)
+    for index, task in enumerate(dataset["task"]):
+        by_task[task].append(index)
+    answers, boxes = dataset["answer"], dataset["box"]
+    scores = {}
+    for task, indices in by_task.items():
+        refs = [boxes[i] if task == "grounding" else answers[i] for i in indices]
+        scores[task] = scorer(task, [predictions[i] for i in indices], refs)
+    return scores
+
+
 def evaluate_dataset(
     model: VLForConditionalGeneration,
     processor: VLProcessor,
@@ -72,18 +91,29 @@ def evaluate_dataset(
         max_new_tokens=max_new_tokens,
         show_progress=show_progress,
     )
-    by_task: dict[str, list[int]] = defaultdict(list)
-    for index, task in enumerate(dataset["task"]):
-        by_task[task].append(index)
-    answers, boxes = dataset["answer"], dataset["box"]
-    scores = {}
-    for task, indices in by_task.items():
-        refs = [boxes[i] if task == "grounding" else answers[i] for i in indices]
-        scores[task] = scorer(task, [predictions[i] for i in indices], refs)
     records = [
         {"task": task, "prompt": prompt, "answer": answer, "prediction": prediction}
         for task, prompt, answer, prediction in zip(
-            dataset["task"], dataset["prompt"], answers, predictions, strict=True
+            dataset["task"], dataset["prompt"], dataset["answer"], predictions, strict=True
         )
     ]
-    return scores, records
+    return score_predictions(dataset, predictions, scorer), records
+
+
+def image_blind_answers(train_set: datasets.Dataset, eval_set: datasets.Dataset) -> list[str]:
+    """The best answers that ignore the image: each evaluation prompt's most frequent training answer in its task.
+
+    Scored like a model's predictions, they give the floor that a model which does not look at the image reaches
+    (the prompt alone can reveal the answer's form and prior, e.g. "yes" or the commonest count). Prompts never seen in
+    training get the task's most frequent answer; ties go to the answer seen first.
+    """
+    by_prompt: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    by_task: dict[str, Counter[str]] = defaultdict(Counter)
+    for task, prompt, answer in zip(train_set["task"], train_set["prompt"], train_set["answer"], strict=True):
+        by_prompt[task, prompt][answer] += 1
+        by_task[task][answer] += 1
+    answers = []
+    for task, prompt in zip(eval_set["task"], eval_set["prompt"], strict=True):
+        counts = by_prompt.get((task, prompt)) or by_task.get(task)
+        answers.append(counts.most_common(1)[0][0] if counts else "")
+    return answers

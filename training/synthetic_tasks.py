@@ -1,4 +1,4 @@
-"""More synthetic tasks for the offline benchmark: reading, counting, multiple choice (the shapes dataset's schema).
+"""More synthetic tasks for the offline benchmark: reading, counting, multiple choice and in-context retrieval.
 
 With :mod:`training.synthetic` (captioning, short VQA, grounding) they span the paper's task families offline:
 
@@ -6,7 +6,12 @@ With :mod:`training.synthetic` (captioning, short VQA, grounding) they span the 
   image?" -> the string;
 * counting: 0 to ``max_count`` shapes of the asked kind among distractors, one per cell of a coarse grid so they
   never touch; "How many {shape}s are there?" -> the number;
-* multiple choice: a question about a shapes scene in the paper's lettered-options template -> the option letter.
+* multiple choice: a question about a shapes scene in the paper's lettered-options template -> the option letter;
+* retrieval: N (2 to 6) cells of a ``cells`` x ``cells`` grid hold squares of N distinct colours; the question asks
+  for the colour in a cell ("Which color is in row r, column c?") or for a colour's cell ("In which cell is the
+  {color} square?" -> "row r, column c"). With one vision patch per cell (the demo's default) this is the retrieval
+  probe of :mod:`training.probes.retrieval` on the image tokens at the demo's scale: the answer must be looked up
+  by position or by content among the image tokens in context (the paper's hypothesis 2).
 
 Rows have the columns of :func:`training.synthetic.build_synthetic_dataset` (``image, task, prompt, answer, box,
 image_id``; ``box`` is empty) so they can be mixed into the demo's data. :func:`score_task` extends
@@ -46,6 +51,8 @@ __all__ = [
     "NEW_TASKS",
     "READING_ALPHABET",
     "READING_QUESTION",
+    "RETRIEVAL_CELL_QUESTION",
+    "RETRIEVAL_COLOR_QUESTION",
     "SCORED_TASKS",
     "SyntheticRow",
     "SyntheticTasksConfig",
@@ -57,6 +64,8 @@ __all__ = [
     "parse_count",
     "reading_row",
     "render_text",
+    "retrieval_row",
+    "retrieval_scene",
     "score_task",
 ]
 
@@ -64,7 +73,10 @@ READING_QUESTION = "What is written in the image?"
 COUNTING_QUESTION = "How many {shape}s are there?"
 # Digits and capitals without the look-alikes (0/O, 1/I) so that every rendered string reads one way only.
 READING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-NEW_TASKS: tuple[str, ...] = ("reading", "counting", "multiple_choice")
+RETRIEVAL_COLOR_QUESTION = "Which color is in row {row}, column {column}?"
+RETRIEVAL_CELL_QUESTION = "In which cell is the {color} square?"
+RETRIEVAL_CELL_ANSWER = "row {row}, column {column}"
+NEW_TASKS: tuple[str, ...] = ("reading", "counting", "multiple_choice", "retrieval")
 ALL_TASKS: tuple[str, ...] = ("caption", "vqa", "grounding", *NEW_TASKS)
 SCORED_TASKS: tuple[str, ...] = (*metrics.SCORED_TASKS, *NEW_TASKS)
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -82,6 +94,8 @@ class SyntheticTasksConfig:
     max_count: int = 4  # counting: at most this many objects of the asked shape
     max_objects: int = 6  # counting: at most this many objects in all
     max_scene_objects: int = 2  # multiple choice: objects per shapes scene (1 to 3)
+    min_items: int = 2  # retrieval: coloured cells per image, at most len(COLORS) (all distinct)
+    max_items: int = 6
 
     def __post_init__(self) -> None:
         """Validate early so that errors name the field rather than fail deep inside generation."""
@@ -97,6 +111,11 @@ class SyntheticTasksConfig:
                 f"{self.cells**2}"
             )
         SyntheticShapesConfig(image_size=self.image_size, max_objects=self.max_scene_objects)  # validates
+        if not 1 <= self.min_items <= self.max_items <= min(len(COLORS), self.cells**2):
+            raise ValueError(
+                f"need 1 <= min_items <= max_items <= {min(len(COLORS), self.cells**2)} (distinct colours in "
+                f"distinct cells), got min_items={self.min_items}, max_items={self.max_items}"
+            )
 
 
 @dataclass(frozen=True)
@@ -223,11 +242,51 @@ def multiple_choice_row(seed: int, image_id: int, config: SyntheticTasksConfig |
 
 
 # ------------------------------------------------------------------------------------------------------------
+# In-context retrieval
+# ------------------------------------------------------------------------------------------------------------
+
+
+def retrieval_scene(
+    seed: int, image_id: int, config: SyntheticTasksConfig | None = None
+) -> tuple[list[SceneObject], SceneObject]:
+    """N squares of distinct colours, each filling a random grid cell but a 1 px border, and the asked one."""
+    config = config or SyntheticTasksConfig()
+    rng = _rng("retrieval", seed, image_id)
+    count = rng.randint(config.min_items, config.max_items)
+    colors = rng.sample(sorted(COLORS), count)
+    cell = config.image_size // config.cells
+    objects = []
+    for color, index in zip(colors, rng.sample(range(config.cells**2), count), strict=True):
+        x1, y1 = (index % config.cells) * cell + 1, (index // config.cells) * cell + 1
+        objects.append(SceneObject(color, "square", "small", (x1, y1, x1 + cell - 2, y1 + cell - 2)))
+    return objects, rng.choice(objects)
+
+
+def retrieval_row(seed: int, image_id: int, config: SyntheticTasksConfig | None = None) -> SyntheticRow:
+    """Retrieve from the image in context: a cell's colour, or a colour's cell (half the rows each)."""
+    config = config or SyntheticTasksConfig()
+    objects, target = retrieval_scene(seed, image_id, config)
+    cell = config.image_size // config.cells
+    where = {"row": target.box[1] // cell + 1, "column": target.box[0] // cell + 1}
+    if _rng("retrieval-kind", seed, image_id).random() < 0.5:
+        question, answer = RETRIEVAL_COLOR_QUESTION.format(**where), target.color
+    else:
+        question, answer = RETRIEVAL_CELL_QUESTION.format(color=target.color), RETRIEVAL_CELL_ANSWER.format(**where)
+    image = render_scene(objects, config.image_size)
+    return SyntheticRow(image, "retrieval", VQA_PROMPT.format(question=question), answer)
+
+
+# ------------------------------------------------------------------------------------------------------------
 # Dataset and scoring
 # ------------------------------------------------------------------------------------------------------------
 
 _GENERATORS: MappingProxyType[str, Callable[[int, int, SyntheticTasksConfig], SyntheticRow]] = MappingProxyType(
-    {"reading": reading_row, "counting": counting_row, "multiple_choice": multiple_choice_row}
+    {
+        "reading": reading_row,
+        "counting": counting_row,
+        "multiple_choice": multiple_choice_row,
+        "retrieval": retrieval_row,
+    }
 )
 
 
@@ -284,6 +343,12 @@ def _reading_correct(prediction: object, reference: str) -> float:
     return float(text is not None and text.split("\n", 1)[0].strip() == reference.strip())
 
 
+def _retrieval_correct(prediction: object, reference: str) -> float:
+    """Exact match of the first line, ignoring case and surrounding whitespace ("Row 2, column 3" counts)."""
+    text = clean_prediction(prediction)
+    return float(text is not None and text.split("\n", 1)[0].strip().lower() == reference.strip().lower())
+
+
 def _choice_correct(prediction: object, reference: str) -> float:
     """Whether the prediction names the gold option letter."""
     index = parse_choice(prediction, len(OPTION_LETTERS))
@@ -295,12 +360,13 @@ _PER_SAMPLE: MappingProxyType[str, Callable[[object, str], float]] = MappingProx
         "reading": _reading_correct,
         "counting": lambda p, ref: float(parse_count(p) == int(ref)),
         "multiple_choice": _choice_correct,
+        "retrieval": _retrieval_correct,
     }
 )
 
 
 def score_task(task: str, preds: Sequence[object], refs_or_boxes: Sequence[Any]) -> dict[str, float]:
-    """Metrics of one task: :func:`training.metrics.score_task` extended with reading, counting, multiple choice."""
+    """Metrics of one task: :func:`training.metrics.score_task` extended with the tasks of this module."""
     if task in metrics.SCORED_TASKS:
         return metrics.score_task(task, preds, refs_or_boxes)
     if task not in _PER_SAMPLE:
@@ -319,7 +385,7 @@ def evaluate_synthetic_dataset(
     max_new_tokens: int = 32,
     show_progress: bool = True,
 ) -> dict[str, dict[str, float]]:
-    """Greedy answers for every row, scored per task with :func:`score_task` (all six synthetic tasks)."""
+    """Greedy answers for every row, scored per task with :func:`score_task` (all seven synthetic tasks)."""
     from .evaluation import evaluate_dataset
 
     scores, _ = evaluate_dataset(

@@ -1,4 +1,4 @@
-"""The reading, counting and multiple-choice synthetic tasks: determinism, correct answers, schema and scoring."""
+"""The reading, counting, multiple-choice and retrieval synthetic tasks: determinism, answers, schema, scoring."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from PIL import Image
 
 from training.synthetic import BACKGROUND, COLORS, SyntheticShapesConfig, build_synthetic_dataset
 from training.synthetic_tasks import (
+    NEW_TASKS,
     READING_ALPHABET,
     SyntheticTasksConfig,
     build_synthetic_tasks_dataset,
@@ -21,6 +22,8 @@ from training.synthetic_tasks import (
     multiple_choice_row,
     parse_count,
     reading_row,
+    retrieval_row,
+    retrieval_scene,
     score_task,
 )
 
@@ -75,8 +78,8 @@ def test_schema_matches_the_shapes_dataset_so_both_mix(dataset: datasets.Dataset
     shapes = build_synthetic_dataset(2, seed=0, config=SyntheticShapesConfig(image_size=32))
     assert dataset.features == shapes.features
     mixed = datasets.concatenate_datasets([shapes, dataset])
-    assert set(mixed["task"]) == {"caption", "vqa", "grounding", "reading", "counting", "multiple_choice"}
-    assert dataset["task"][:3] == ["reading", "counting", "multiple_choice"]
+    assert set(mixed["task"]) == {"caption", "vqa", "grounding", *NEW_TASKS}
+    assert dataset["task"][:4] == ["reading", "counting", "multiple_choice", "retrieval"]
     assert all(box == [] for box in dataset["box"])
 
 
@@ -131,12 +134,52 @@ def test_multiple_choice_gold_letter_names_the_true_option() -> None:
             assert [position_of(o, 32) for o in objects if (o.color, o.shape) == (color, shape)] == [truth]
 
 
+def test_retrieval_answer_is_the_asked_cells_colour_or_the_asked_colours_cell() -> None:
+    cell = CONFIG.image_size // CONFIG.cells
+    kinds, counts = set(), set()
+    for i in IDS:
+        objects, target = retrieval_scene(5, i, CONFIG)
+        row = retrieval_row(5, i, CONFIG)
+        colors = [o.color for o in objects]
+        assert len(set(colors)) == len(colors) and CONFIG.min_items <= len(colors) <= CONFIG.max_items
+        pixels = _pixels(row.image)
+        # Read the grid back from the pixels: each cell's centre shows its square's colour or the background.
+        grid = {}
+        for r in range(CONFIG.cells):
+            for c in range(CONFIG.cells):
+                rgb = tuple(int(v) for v in pixels[r * cell + cell // 2, c * cell + cell // 2])
+                if rgb != BACKGROUND:
+                    grid[(r + 1, c + 1)] = next(name for name, value in COLORS.items() if value == rgb)
+                # Every square keeps a 1 px background border, so a cell's square never touches its neighbours.
+                assert (pixels[r * cell, c * cell : (c + 1) * cell] == BACKGROUND).all()
+        assert sorted(grid.values()) == sorted(colors)
+        question = re.search(r"Question: (.+)\nAnswer:$", row.prompt).group(1)
+        cell_question = re.fullmatch(r"Which color is in row (\d), column (\d)\?", question)
+        if cell_question:
+            kinds.add("color")
+            assert row.answer == grid[(int(cell_question.group(1)), int(cell_question.group(2)))] == target.color
+        else:
+            kinds.add("cell")
+            color = re.fullmatch(r"In which cell is the (\w+) square\?", question).group(1)
+            (where,) = [key for key, value in grid.items() if value == color]
+            assert color == target.color and row.answer == f"row {where[0]}, column {where[1]}"
+        counts.add(len(colors))
+    assert kinds == {"color", "cell"} and len(counts) >= 3
+
+
 @pytest.mark.parametrize(
     ("task", "preds", "refs", "expected"),
     [
         ("reading", ["AB3", "ab3", " AB3 \n", "", None, "A" * 5000], ["AB3"] * 6, 2 / 6),
         ("counting", ["3", "three", "There are 3.", "4", "", "x" * 5000], ["3"] * 6, 3 / 6),
         ("multiple_choice", ["B", "(B)", "The answer is B", "A", "b c", None], ["B"] * 6, 3 / 6),
+        (
+            "retrieval",
+            ["row 2, column 3", "Row 2, column 3 ", "row 3, column 2", "", None],
+            ["row 2, column 3"] * 5,
+            2 / 5,
+        ),
+        ("retrieval", ["red", "Red\nblue", "blue", "x" * 5000], ["red"] * 4, 2 / 4),
     ],
 )
 def test_new_tasks_are_scored_and_bad_predictions_count_as_wrong(
@@ -148,7 +191,7 @@ def test_new_tasks_are_scored_and_bad_predictions_count_as_wrong(
 def test_score_task_delegates_the_demo_tasks_and_rejects_unknown_ones() -> None:
     assert score_task("vqa", ["red"], ["red"]) == {"accuracy": 1.0}
     assert score_task("grounding", ["[0,0,1,1]"], [[0.0, 0.0, 1.0, 1.0]])["accuracy"] == 1.0
-    with pytest.raises(ValueError, match="reading, counting, multiple_choice"):
+    with pytest.raises(ValueError, match="reading, counting, multiple_choice, retrieval"):
         score_task("ocr", [], [])
     with pytest.raises(ValueError, match="2 predictions but 1"):
         score_task("counting", ["1", "2"], ["1"])
@@ -160,6 +203,10 @@ def test_parse_count_and_config_validation() -> None:
         SyntheticTasksConfig(max_count=7, max_objects=6)
     with pytest.raises(ValueError, match="min_chars"):
         SyntheticTasksConfig(min_chars=3, max_chars=2)
+    with pytest.raises(ValueError, match="max_items=7"):
+        SyntheticTasksConfig(max_items=7)  # only six distinct colours
+    with pytest.raises(ValueError, match="min_items=0"):
+        SyntheticTasksConfig(min_items=0)
     with pytest.raises(ValueError, match="unknown synthetic task"):
         build_synthetic_tasks_dataset(1, tasks=("ocr",))
 
@@ -172,5 +219,5 @@ def test_evaluate_synthetic_dataset_scores_every_task(make_model: Callable, proc
          build_synthetic_tasks_dataset(1, seed=0, config=CONFIG)]
     )  # fmt: skip
     scores = evaluate_synthetic_dataset(make_model("pythia"), processor, rows, 6, 2, show_progress=False)
-    assert set(scores) == {"caption", "vqa", "grounding", "reading", "counting", "multiple_choice"}
+    assert set(scores) == {"caption", "vqa", "grounding", *NEW_TASKS}
     assert all(0.0 <= value <= 1.0 for task in scores.values() for value in task.values())

@@ -51,6 +51,7 @@ _SYNTHETIC_TASKS = MappingProxyType(
         "multiple_choice": ("vqa", "accuracy"),
         "reading": ("reading", "accuracy"),
         "grounding": ("grounding", "accuracy"),
+        "retrieval": ("retrieval", "accuracy"),
     }
 )
 _SIZE_RATIO = 1.25  # closest-size pairing accepts language models at most this many times larger
