@@ -56,7 +56,7 @@ class DemoConfig:
     backbones: tuple[str, ...] = ("pythia", "mamba")
     tasks: tuple[str, ...] = ALL_TASKS
     train_images: int = 1500  # training examples per task
-    eval_images: int = 40  # held-out examples per task
+    eval_images: int = 100  # held-out examples per task
     image_size: int = 32
     max_objects: int = 1  # one shape per image: learnable from scratch within the demo's few CPU minutes
     patch_size: int = 8
