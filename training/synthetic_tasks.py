@@ -90,7 +90,7 @@ class SyntheticTasksConfig:
     image_size: int = 32
     min_chars: int = 1  # reading: string length range
     max_chars: int = 3
-    cells: int = 4  # counting: objects sit in distinct cells of a cells x cells grid
+    cells: int = 4  # counting and retrieval: objects sit in distinct cells of a cells x cells grid
     max_count: int = 4  # counting: at most this many objects of the asked shape
     max_objects: int = 6  # counting: at most this many objects in all
     max_scene_objects: int = 2  # multiple choice: objects per shapes scene (1 to 3)
