@@ -35,6 +35,7 @@ __all__ = [
     "SyntheticShapesConfig",
     "build_synthetic_dataset",
     "caption_for_scene",
+    "dataset_features",
     "format_box",
     "generate_scene",
     "grounding_for_scene",
@@ -251,8 +252,8 @@ def grounding_for_scene(objects: Sequence[SceneObject], rng: random.Random) -> t
     return "the " + " ".join(getattr(target, a) for a in attrs), target
 
 
-def _dataset_features() -> datasets.Features:
-    """Schema of the synthetic dataset."""
+def dataset_features() -> datasets.Features:
+    """Schema of the synthetic datasets (the shapes tasks here and those of :mod:`training.synthetic_tasks`)."""
     return datasets.Features(
         {
             "image": datasets.Image(),
@@ -297,7 +298,7 @@ def build_synthetic_dataset(
             columns["answer"].append(answer)
             columns["box"].append(box)
             columns["image_id"].append(image_id)
-    return datasets.Dataset.from_dict(columns, features=_dataset_features())
+    return datasets.Dataset.from_dict(columns, features=dataset_features())
 
 
 def synthetic_corpus(dataset: datasets.Dataset) -> Iterator[str]:

@@ -40,6 +40,7 @@ from .synthetic import (
     VQA_PROMPT,
     SceneObject,
     SyntheticShapesConfig,
+    dataset_features,
     generate_scene,
     position_of,
     render_scene,
@@ -312,17 +313,7 @@ def build_synthetic_tasks_dataset(
             columns["answer"].append(row.answer)
             columns["box"].append([])
             columns["image_id"].append(image_id)
-    features = datasets.Features(
-        {
-            "image": datasets.Image(),
-            "task": datasets.Value("string"),
-            "prompt": datasets.Value("string"),
-            "answer": datasets.Value("string"),
-            "box": datasets.List(datasets.Value("float64")),
-            "image_id": datasets.Value("int64"),
-        }
-    )
-    return datasets.Dataset.from_dict(columns, features=features)
+    return datasets.Dataset.from_dict(columns, features=dataset_features())
 
 
 def parse_count(prediction: object) -> int | None:
