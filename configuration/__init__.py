@@ -6,6 +6,7 @@ from .configuration_vlm import (
     MambaVLConfig,
     PythiaVLConfig,
     VLConfig,
+    backbone_for_text_config,
     backbone_spec,
     config_class_for_backbone,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "PythiaVLConfig",
     "VLConfig",
     "VLPreset",
+    "backbone_for_text_config",
     "backbone_spec",
     "config_class_for_backbone",
 ]

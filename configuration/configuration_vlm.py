@@ -8,6 +8,7 @@ between the two backbones is data in :data:`BACKBONES`, never a branch on a name
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -177,6 +178,59 @@ class VLConfig(PretrainedConfig):
         }
         return cls(**kwargs)
 
+    @classmethod
+    def from_pretrained_parts(
+        cls,
+        vision_model_name_or_path: str | os.PathLike[str],
+        language_model_name_or_path: str | os.PathLike[str],
+        *,
+        image_grid_size: int | None = None,
+        **kwargs: Any,
+    ) -> VLConfig:
+        """The composite config of a pretrained vision model and language model (hub ids or local folders).
+
+        The backbone follows the language model's ``model_type``; called on a backbone's class, a language model of
+        the other backbone is refused. ``image_grid_size`` defaults to ``image_size // patch_size`` of a ViT config.
+        """
+        text_config = AutoConfig.from_pretrained(language_model_name_or_path)
+        vision_config = AutoConfig.from_pretrained(vision_model_name_or_path)
+        # A full CLIP / SigLIP checkpoint carries its vision tower's config as `vision_config`.
+        vision_config = getattr(vision_config, "vision_config", None) or vision_config
+        config_class = CONFIG_CLASSES[backbone_for_text_config(text_config)]
+        if not issubclass(config_class, cls):
+            raise ValueError(
+                f"{os.fspath(language_model_name_or_path)!r} is a {text_config.model_type!r} language model, which "
+                f"builds a {config_class.__name__}, not a {cls.__name__}."
+            )
+        return config_class(
+            vision_config=vision_config,
+            text_config=text_config,
+            image_grid_size=image_grid_size if image_grid_size is not None else _grid_size(vision_config),
+            vision_model_id=os.fspath(vision_model_name_or_path),
+            text_model_id=os.fspath(language_model_name_or_path),
+            **kwargs,
+        )
+
+
+def backbone_for_text_config(text_config: PretrainedConfig) -> str:
+    """The backbone whose language model type is ``text_config.model_type`` (a data lookup, not a name test)."""
+    for name, spec in BACKBONES.items():
+        if spec.text_model_type == text_config.model_type:
+            return name
+    valid = ", ".join(spec.text_model_type for spec in BACKBONES.values())
+    raise ValueError(f"Language model type {text_config.model_type!r} is not supported; valid types are: {valid}.")
+
+
+def _grid_size(vision_config: PretrainedConfig) -> int:
+    """Patches per side of a ViT config: ``image_size // patch_size``."""
+    image_size, patch_size = getattr(vision_config, "image_size", None), getattr(vision_config, "patch_size", None)
+    if image_size and patch_size:
+        return int(image_size) // int(patch_size)
+    raise ValueError(
+        f"Cannot infer image_grid_size from the {vision_config.model_type!r} vision config; pass image_grid_size "
+        "(24 for EVA-02-L/14 at 336 px)."
+    )
+
 
 class PythiaVLConfig(VLConfig):
     """Configuration of Pythia-VL: the vision-language model on a GPT-NeoX (Pythia) language model."""
@@ -207,6 +261,7 @@ __all__ = [
     "MambaVLConfig",
     "PythiaVLConfig",
     "VLConfig",
+    "backbone_for_text_config",
     "backbone_spec",
     "config_class_for_backbone",
 ]

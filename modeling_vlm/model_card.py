@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from huggingface_hub import ModelCard, ModelCardData
+from transformers import PreTrainedModel
 
 from configuration import BACKBONES
-
-if TYPE_CHECKING:
-    from .modeling_vlm import VLForConditionalGeneration
 
 _TEMPLATE = """---
 {card_data}
@@ -55,8 +52,8 @@ def _human(n: int) -> str:
     return str(n)
 
 
-def build_model_card(model: VLForConditionalGeneration, repo: str = "path/to/model") -> ModelCard:
-    """Describe `model` in a model card (metadata for the Hub, a table of parts, a loading snippet)."""
+def build_model_card(model: PreTrainedModel, repo: str = "path/to/model") -> ModelCard:
+    """Describe a Pythia-VL / Mamba-VL in a model card (metadata for the Hub, a table of parts, a loading snippet)."""
     config = model.config
     spec = BACKBONES[config.backbone]
     params = sum(p.numel() for p in model.parameters())

@@ -139,19 +139,40 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
     @classmethod
     def from_pretrained_parts(
         cls,
-        vision_model_name_or_path: str,
-        language_model_name_or_path: str,
-        **kwargs: Any,
+        vision_model_name_or_path: str | os.PathLike[str],
+        language_model_name_or_path: str | os.PathLike[str],
+        *,
+        image_grid_size: int | None = None,
+        dtype: torch.dtype | None = None,
+        **config_kwargs: Any,
     ) -> VLForConditionalGeneration:
-        """Assemble a model from a pretrained vision model and language model; only the projector is new."""
-        from .assembly import assemble_from_pretrained  # assembly imports this module
+        """Assemble a model from a pretrained vision model and language model; only the projector is new.
 
-        model = assemble_from_pretrained(vision_model_name_or_path, language_model_name_or_path, **kwargs)
-        if not isinstance(model, cls):
+        This is how the paper's models begin stage 1: a pretrained vision encoder (EVA-02-L/14 through timm, or a
+        CLIP / SigLIP vision tower) and a pretrained Pythia or Mamba, joined by a freshly initialised projector. On
+        the base class the backbone follows the language model's type; `config_kwargs` set the composite config's
+        other fields (e.g. ``image_token_id``, ``image_layout``).
+        """
+        config = VLConfig.from_pretrained_parts(
+            vision_model_name_or_path, language_model_name_or_path, image_grid_size=image_grid_size, **config_kwargs
+        )
+        model_class = MODEL_CLASSES[config.backbone]
+        if not issubclass(model_class, cls):
             raise ValueError(
-                f"{language_model_name_or_path!r} is a {model.config.text_config.model_type!r} language model, which "
-                f"builds a {type(model).__name__}, not a {cls.__name__}."
+                f"{os.fspath(language_model_name_or_path)!r} is a {config.text_config.model_type!r} language model, "
+                f"which builds a {model_class.__name__}, not a {cls.__name__}."
             )
+        # Build the composite on the meta device (no memory, no random init of the towers), then put the parts in.
+        with torch.device("meta"):
+            model = model_class(config)
+        model.vision_tower = AutoModel.from_pretrained(
+            vision_model_name_or_path, config=config.vision_config, dtype=dtype
+        )
+        model.language_model = AutoModelForCausalLM.from_pretrained(language_model_name_or_path, dtype=dtype)
+        model.multi_modal_projector.to_empty(device=model.language_model.device)
+        model.multi_modal_projector.to(dtype or torch.get_default_dtype())
+        model._init_weights(model.multi_modal_projector)
+        model.freeze_vision_tower()
         return model
 
     def save_pretrained(self, save_directory: str | os.PathLike[str], *args: Any, **kwargs: Any) -> None:

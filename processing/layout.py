@@ -6,6 +6,13 @@ from configuration.configuration_vlm import IMAGE_LAYOUTS
 
 IGNORE_INDEX = -100
 
+# The placeholder that stands for one image patch and the paper's layout markers (GPT-NeoX's `###` and `&&`).
+IMAGE_TOKEN = "<image>"
+BOUNDARY_TOKEN = "###"
+ROW_SEPARATOR_TOKEN = "&&"
+LAYOUT_TOKENS: tuple[str, ...] = (IMAGE_TOKEN, BOUNDARY_TOKEN, ROW_SEPARATOR_TOKEN)
+"""Tokens a tokenizer must hold as single tokens for the processor: the placeholder, then the two markers."""
+
 
 def image_block_ids(
     grid: int,

@@ -19,7 +19,14 @@ from typing import Any
 
 from transformers import BatchFeature, ProcessorMixin
 
-from .layout import IGNORE_INDEX, image_block_ids, move_instruction_first
+from .layout import (
+    BOUNDARY_TOKEN,
+    IGNORE_INDEX,
+    IMAGE_TOKEN,
+    ROW_SEPARATOR_TOKEN,
+    image_block_ids,
+    move_instruction_first,
+)
 
 # Turns joined by "\n"; each assistant turn closed by eos. `{% generation %}` marks the assistant tokens so that
 # transformers' `return_assistant_tokens_mask` also works on the rendered text.
@@ -63,9 +70,9 @@ class VLProcessor(ProcessorMixin):
         image_grid_size: int = 24,
         image_layout: str = "rows",
         instruction_first: bool = False,
-        image_token: str = "<image>",
-        boundary_token: str = "###",
-        row_separator_token: str = "&&",
+        image_token: str = IMAGE_TOKEN,
+        boundary_token: str = BOUNDARY_TOKEN,
+        row_separator_token: str = ROW_SEPARATOR_TOKEN,
         chat_template: str | None = None,
         **kwargs: Any,
     ) -> None:

@@ -25,12 +25,8 @@ from transformers import PreTrainedTokenizerFast  # noqa: E402
 import modeling_vlm  # noqa: E402  (registers pythia_vl / mamba_vl with the Auto classes)
 from configuration import PRESETS, MambaVLConfig, PythiaVLConfig, VLConfig  # noqa: E402
 from processing import VLImageProcessor, VLProcessor  # noqa: E402
-from training.synthetic import (  # noqa: E402
-    SyntheticShapesConfig,
-    build_synthetic_dataset,
-    synthetic_corpus,
-    train_synthetic_tokenizer,
-)
+from training.synthetic.shapes import SyntheticShapesConfig, build_synthetic_dataset  # noqa: E402
+from training.synthetic.tokenizer import synthetic_corpus, train_synthetic_tokenizer  # noqa: E402
 
 IMAGE_SIZE = 32
 GRID = 4

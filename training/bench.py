@@ -13,7 +13,7 @@ import copy
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,14 +24,13 @@ from configuration import PRESETS, BackboneSpec, backbone_spec, config_class_for
 from modeling_vlm import MODEL_CLASSES, VLForConditionalGeneration, generation_cache
 from modeling_vlm.mamba_kernels import scan_path
 
+from .short_runs import MATCHED_TEXT_SIZES
+
 IMAGE_TOKENS_GRID = 24  # 24 x 24 = 576 image tokens, as with EVA-02-L/14 at 336 px
 
 # Matched sizes: "tiny" for the CPU (the demo's language models), "1b" for the paper's Pythia-1B / Mamba-790M pair.
-BENCH_SIZES: dict[str, dict[str, str | dict[str, int]]] = {
-    "tiny": {
-        "pythia": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 512},
-        "mamba": {"hidden_size": 128, "num_hidden_layers": 7, "intermediate_size": 256},
-    },
+BENCH_SIZES: dict[str, Mapping[str, str | Mapping[str, int]]] = {
+    "tiny": MATCHED_TEXT_SIZES,
     "1b": {"pythia": "1b", "mamba": "790m"},
 }
 # A cheap vision tower that still emits 24 x 24 patches: the benchmark measures the language backbones.
@@ -83,8 +82,8 @@ def _image_block_length() -> int:
 def build_bench_model(backbone: str, config: BenchConfig) -> VLForConditionalGeneration:
     """A randomly initialised model of the benchmark size (vision tower kept small, 24 x 24 patches)."""
     size = BENCH_SIZES[config.size][backbone]
-    preset = PRESETS[backbone]["tiny" if isinstance(size, dict) else size]
-    text_config = {**preset.text_config, **(size if isinstance(size, dict) else {})}
+    preset = PRESETS[backbone]["tiny" if isinstance(size, Mapping) else size]
+    text_config = {**preset.text_config, **(size if isinstance(size, Mapping) else {})}
     vision_config = {**PRESETS[backbone]["tiny"].vision_config, **BENCH_VISION, "image_size": 48, "patch_size": 2}
     model_config = config_class_for_backbone(backbone)(
         vision_config=vision_config,

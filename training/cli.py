@@ -29,7 +29,7 @@ _backbones = _names(tuple(BACKBONES), "backbone")
 
 def _add_demo(subparsers: argparse._SubParsersAction) -> None:
     from .demo import DemoConfig
-    from .synthetic_tasks import ALL_TASKS
+    from .synthetic.scoring import ALL_TASKS
 
     defaults = DemoConfig()
     parser = subparsers.add_parser("demo", help="train tiny Pythia-VL and Mamba-VL on synthetic shapes and compare")

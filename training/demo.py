@@ -2,8 +2,9 @@
 
 Nothing is downloaded: the images, the tasks and the tokenizer are generated on the spot. The seven tasks span the
 paper's task families, in its prompt templates: captioning, short VQA and grounding on shapes scenes
-(:mod:`training.synthetic`); reading, counting, multiple choice and in-context retrieval from the image
-(:mod:`training.synthetic_tasks`). Both models train on the mix of all of them and are scored per task.
+(:mod:`training.synthetic.shapes`); reading, counting, multiple choice and in-context retrieval from the image
+(:mod:`training.synthetic.tasks`). Both models train on the mix of all of them and are scored per task
+(:mod:`training.synthetic.scoring`).
 
 Both models share the vision tower design, projector, data, tokenizer, recipe and seed, and their language models are
 matched in parameter count (the paper compares models of matched size); every part is trainable because no pretrained
@@ -21,29 +22,21 @@ from typing import Any
 
 import datasets
 import torch
-from transformers import Trainer, set_seed
+from transformers import Trainer
 
-from configuration import PRESETS, backbone_spec, config_class_for_backbone
-from modeling_vlm import MODEL_CLASSES, VLForConditionalGeneration, VLImageProcessor, VLProcessor
+from configuration import backbone_spec
+from modeling_vlm import VLForConditionalGeneration, VLImageProcessor, VLProcessor
+from processing import LAYOUT_TOKENS
 
 from .collator import VLDataCollator
-from .evaluation import conversation, evaluate_dataset, image_blind_answers, score_predictions
-from .synthetic import TASKS as SHAPES_TASKS
-from .synthetic import SyntheticShapesConfig, build_synthetic_dataset, synthetic_corpus, train_synthetic_tokenizer
-from .synthetic_tasks import ALL_TASKS, SyntheticTasksConfig, build_synthetic_tasks_dataset, score_task
-from .trainer_utils import short_run_arguments
+from .plots import loss_curves
+from .short_runs import build_small_model, short_run_arguments
+from .synthetic import shapes, tasks
+from .synthetic.scoring import ALL_TASKS, evaluate_dataset, image_blind_answers, score_predictions
+from .synthetic.tokenizer import synthetic_corpus, train_synthetic_tokenizer
+from .templates import conversation
 
 logger = logging.getLogger(__name__)
-
-LAYOUT_TOKENS = ("<image>", "###", "&&")
-
-# Language models matched in parameter count: a Pythia layer of width d holds ~12 d^2 weights, a Mamba layer (expand 2)
-# ~7 d^2, so 7 Mamba layers stand against 4 Pythia layers (Mamba-790M has 48 layers where Pythia-1B has 16).
-DEMO_TEXT_SIZES: dict[str, dict[str, int]] = {
-    "pythia": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 512},
-    "mamba": {"hidden_size": 128, "num_hidden_layers": 7, "intermediate_size": 256},
-}
-DEMO_VISION_SIZE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
 
 
 @dataclass
@@ -83,22 +76,24 @@ class DemoConfig:
 
 def build_demo_dataset(config: DemoConfig, num_images: int, seed: int) -> datasets.Dataset:
     """``num_images`` rows of every task of ``config.tasks``: shapes scenes first, then the other synthetic tasks."""
-    shapes_tasks = tuple(t for t in SHAPES_TASKS if t in config.tasks)
-    other_tasks = tuple(t for t in config.tasks if t not in SHAPES_TASKS)
+    shapes_tasks = tuple(t for t in shapes.TASKS if t in config.tasks)
+    other_tasks = tuple(t for t in config.tasks if t not in shapes.TASKS)
     parts = []
     if shapes_tasks:
-        shapes = SyntheticShapesConfig(
+        scenes = shapes.SyntheticShapesConfig(
             image_size=config.image_size, max_objects=config.max_objects, tasks=shapes_tasks
         )
-        parts.append(build_synthetic_dataset(num_images, seed=seed, config=shapes))
+        parts.append(shapes.build_synthetic_dataset(num_images, seed=seed, config=scenes))
     if other_tasks:
         # One grid cell per vision patch: the retrieval question names a cell, whose content is one image token.
-        tasks_config = SyntheticTasksConfig(
+        tasks_config = tasks.SyntheticTasksConfig(
             image_size=config.image_size,
             cells=config.image_size // config.patch_size,
             max_scene_objects=config.max_objects,
         )
-        parts.append(build_synthetic_tasks_dataset(num_images, seed=seed, tasks=other_tasks, config=tasks_config))
+        parts.append(
+            tasks.build_synthetic_tasks_dataset(num_images, seed=seed, tasks=other_tasks, config=tasks_config)
+        )
     return datasets.concatenate_datasets(parts)
 
 
@@ -110,20 +105,15 @@ def build_processor(config: DemoConfig, train_set: datasets.Dataset) -> VLProces
 
 
 def build_model(backbone: str, config: DemoConfig, processor: VLProcessor) -> VLForConditionalGeneration:
-    """A randomly initialised demo model of `backbone`, sized by :data:`DEMO_TEXT_SIZES`."""
-    preset = PRESETS[backbone]["tiny"]
-    text_config = {**preset.text_config, **DEMO_TEXT_SIZES[backbone], "vocab_size": len(processor.tokenizer)}
-    vision_config = {**preset.vision_config, **DEMO_VISION_SIZE}
-    vision_config.update(image_size=config.image_size, patch_size=config.patch_size)
-    model_config = config_class_for_backbone(backbone).from_preset(
-        "tiny",
-        text_config=text_config,
-        vision_config=vision_config,
-        image_grid_size=processor.image_grid_size,
+    """A randomly initialised demo model of `backbone` at the matched size, its vocabulary the processor's."""
+    return build_small_model(
+        backbone,
+        vocab_size=len(processor.tokenizer),
+        image_size=config.image_size,
+        patch_size=config.patch_size,
         image_token_id=processor.image_token_id,
+        seed=config.seed,
     )
-    set_seed(config.seed)
-    return MODEL_CLASSES[backbone](model_config)
 
 
 def training_set(dataset: datasets.Dataset, processor: VLProcessor) -> datasets.Dataset:
@@ -192,7 +182,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     processor = build_processor(config, train_set)
     results: dict[str, Any] = {"config": asdict(config), "models": {}}
     # The floor of a model that ignores the image: each prompt's most frequent training answer.
-    results["image_blind"] = score_predictions(eval_set, image_blind_answers(train_set, eval_set), score_task)
+    results["image_blind"] = score_predictions(eval_set, image_blind_answers(train_set, eval_set))
     histories: dict[str, list[dict[str, float]]] = {}
     for backbone in config.backbones:
         display = backbone_spec(backbone).display_name
@@ -200,7 +190,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         model, histories[backbone], seconds = train_backbone(backbone, config, processor, train_set)
         print(f"== {display}: evaluating on {len(eval_set)} held-out examples ==", flush=True)
         scores, predictions = evaluate_dataset(
-            model, processor, eval_set, config.batch_size, config.max_new_tokens, config.show_progress, score_task
+            model, processor, eval_set, config.batch_size, config.max_new_tokens, config.show_progress
         )
         save_dir = out / backbone
         model.save_pretrained(save_dir)
@@ -216,7 +206,10 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
             "path": str(save_dir),
         }
     write_report(results, out)
-    plot_training_curves(histories, out / "training_curves.png")
+    curves = {
+        backbone_spec(b).display_name: {h["step"]: h["loss"] for h in history} for b, history in histories.items()
+    }
+    loss_curves(curves, out / "training_curves.png", title="vlm demo: training curves")
     return results
 
 
@@ -269,25 +262,3 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     (out / "results.md").write_text("# vlm demo: Pythia-VL vs Mamba-VL on synthetic tasks\n\n" + table + "\n")
     print("\n" + table + "\n", flush=True)
     print(f"Saved models, predictions, results.json, results.md and training_curves.png under {out}/", flush=True)
-
-
-def plot_training_curves(histories: dict[str, list[dict[str, float]]], path: Path) -> None:
-    """Plot training loss against steps for every backbone into a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers and CI
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for backbone, history in histories.items():
-        axis.plot(
-            [h["step"] for h in history], [h["loss"] for h in history], label=backbone_spec(backbone).display_name
-        )
-    axis.set_xlabel("step")
-    axis.set_ylabel("training loss")
-    axis.set_yscale("log")
-    axis.set_title("vlm demo: training curves")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)

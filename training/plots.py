@@ -1,4 +1,4 @@
-"""Small matplotlib helpers shared by the reports: grouped bar charts and line charts written straight to PNG."""
+"""Small matplotlib helpers shared by the reports: bar charts, line charts and loss curves written straight to PNG."""
 
 from __future__ import annotations
 
@@ -57,6 +57,22 @@ def line_chart(
         axis.set_ylim(-0.02, 1.02)
         axis.tick_params(axis="x", labelrotation=30)
         axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def loss_curves(series: Mapping[str, Mapping[int, float]], path: Path, title: str) -> None:
+    """Training loss against step, one line per ``{name: {step: loss}}``, on a log scale."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for name, points in series.items():
+        axis.plot(list(points), list(points.values()), label=name)
+    axis.set_xlabel("step")
+    axis.set_ylabel("training loss")
+    axis.set_yscale("log")
+    axis.set_title(title)
+    axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -47,7 +47,7 @@ from transformers import TrainingArguments
 from configuration import BACKBONES, PRESETS
 
 from .data.readers import READERS, get_reader
-from .synthetic import SyntheticShapesConfig
+from .synthetic.shapes import SyntheticShapesConfig
 
 __all__ = [
     "DTYPES",
@@ -130,7 +130,7 @@ class ModelRecipe:
 
 @dataclass
 class LoraRecipe:
-    """LoRA on the language model (see :func:`training.peft_utils.lora_config_for`)."""
+    """LoRA on the language model (see :func:`training.lora.lora_config_for`)."""
 
     r: int = 16
     alpha: int = 32

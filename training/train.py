@@ -19,51 +19,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
-from accelerate.utils import gather_object
-from peft import get_peft_model
-from transformers import (
-    AutoModelForImageTextToText,
-    AutoProcessor,
-    AutoTokenizer,
-    PreTrainedTokenizerBase,
-    Trainer,
-    TrainerCallback,
-    TrainingArguments,
-    set_seed,
-)
+from transformers import Trainer, TrainingArguments, set_seed
 from transformers.integrations import is_tensorboard_available
 
-from configuration import PRESETS, config_class_for_backbone
-from modeling_vlm import MODEL_CLASSES, VLForConditionalGeneration, VLImageProcessor, VLProcessor
-from modeling_vlm.assembly import assemble_from_pretrained
+from modeling_vlm import VLForConditionalGeneration, VLProcessor
 
 from .checkpoints import find_resume_checkpoint, is_complete_checkpoint, remove_incomplete_checkpoints
 from .collator import VLDataCollator
-from .peft_utils import lora_config_for
-from .recipe import Recipe, RecipeError, recipe_to_dict, save_recipe
-from .recipe_data import (
+from .data.sources import (
     SKIPPED_RECORDS_FILE,
     RecipeData,
-    SourceConversations,
     build_datasets,
-    conversation_texts,
     local_skip_counts,
     read_sources,
     skipped_report,
     validate_records,
-    write_skipped,
 )
-from .synthetic import train_synthetic_tokenizer
+from .model_loading import build_model_and_processor, prepare_model
+from .recipe import Recipe, RecipeError, recipe_to_dict, save_recipe
+from .trainer import RecipeTrainer, SkippedRecordsCallback
 
 __all__ = [
-    "LAYOUT_TOKENS",
     "RECIPE_FILE",
-    "RecipeTrainer",
     "TrainResult",
-    "apply_trainable",
-    "build_model_and_processor",
     "resolve_resume",
     "restrict_fsdp_wrap_classes",
     "train",
@@ -73,9 +52,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 RECIPE_FILE = "run_recipe.yaml"
-LAYOUT_TOKENS = ("<image>", "###", "&&")
-_EMPTY_BASE_MODEL = "This model is a fine-tuned version of [](https://huggingface.co/) on"
-_SCRATCH = "This model was trained from scratch on"
 
 
 @dataclass
@@ -137,102 +113,6 @@ def training_arguments(
         raise RecipeError(f"{recipe.path or 'recipe'}: training: {err}") from err
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Model and processor
-# ----------------------------------------------------------------------------------------------------------------
-def _torch_dtype(name: str) -> torch.dtype:
-    """``"bfloat16"`` -> ``torch.bfloat16``."""
-    return getattr(torch, name)
-
-
-def _add_layout_tokens(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
-    """Make ``<image>``, ``###`` and ``&&`` single tokens and give the tokenizer a pad token."""
-    missing = [t for t in LAYOUT_TOKENS if len(tokenizer.encode(t, add_special_tokens=False)) != 1]
-    if missing:
-        tokenizer.add_tokens(missing, special_tokens=True)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def _image_token_id(tokenizer: PreTrainedTokenizerBase) -> int:
-    """Id of the ``<image>`` placeholder."""
-    return tokenizer.convert_tokens_to_ids(LAYOUT_TOKENS[0])
-
-
-def _processor_for(
-    model: VLForConditionalGeneration, tokenizer: PreTrainedTokenizerBase, recipe: Recipe
-) -> VLProcessor:
-    """A processor matching the model: image size from the vision config, the model's grid."""
-    size = recipe.model.image_size or getattr(model.config.vision_config, "image_size", None)
-    if not size:
-        raise RecipeError(
-            f"{recipe.path or 'recipe'}: model.image_size is needed: the vision config does not give it."
-        )
-    image_processor = VLImageProcessor(size={"height": int(size), "width": int(size)})
-    return VLProcessor(image_processor, tokenizer, image_grid_size=model.config.image_grid_size)
-
-
-def _preset_model(recipe: Recipe, tokenizer: PreTrainedTokenizerBase) -> VLForConditionalGeneration:
-    """A randomly initialised model of the recipe's preset, its vocabulary sized to `tokenizer`."""
-    spec = recipe.model
-    preset = PRESETS[spec.backbone][spec.preset]
-    text_config = {**preset.text_config, **spec.text_config, "vocab_size": len(tokenizer)}
-    text_config.update(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    config = config_class_for_backbone(spec.backbone).from_preset(
-        spec.preset,
-        text_config=text_config,
-        vision_config={**preset.vision_config, **spec.vision_config},
-        image_grid_size=spec.image_grid_size or preset.image_grid_size,
-        image_token_id=_image_token_id(tokenizer),
-    )
-    return MODEL_CLASSES[spec.backbone](config).to(_torch_dtype(spec.dtype))
-
-
-def _parts_model(recipe: Recipe, tokenizer: PreTrainedTokenizerBase) -> VLForConditionalGeneration:
-    """A model assembled from the recipe's pretrained vision model and language model."""
-    spec = recipe.model
-    model = assemble_from_pretrained(
-        spec.vision_model,
-        spec.language_model,
-        image_grid_size=spec.image_grid_size,
-        dtype=_torch_dtype(spec.dtype),
-        image_token_id=_image_token_id(tokenizer),
-    )
-    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-        model.resize_token_embeddings(len(tokenizer))
-    return model
-
-
-def _new_tokenizer(recipe: Recipe, sources: list[SourceConversations]) -> PreTrainedTokenizerBase:
-    """The language model's tokenizer (pretrained parts) or a synthetic one trained on the data (preset)."""
-    if recipe.model.mode == "parts":
-        return _add_layout_tokens(AutoTokenizer.from_pretrained(recipe.model.language_model))
-    corpus = conversation_texts(sources)
-    return train_synthetic_tokenizer(corpus, extra_tokens=LAYOUT_TOKENS, vocab_size=recipe.model.tokenizer_vocab_size)
-
-
-def build_model_and_processor(
-    recipe: Recipe, sources: list[SourceConversations], saved_processor: str | os.PathLike[str] | None = None
-) -> tuple[VLForConditionalGeneration, VLProcessor]:
-    """The recipe's model and processor; `saved_processor` (a folder) replaces building a new one."""
-    spec = recipe.model
-    if spec.mode == "pretrained":
-        model = AutoModelForImageTextToText.from_pretrained(spec.model_name_or_path, dtype=_torch_dtype(spec.dtype))
-        if not isinstance(model, VLForConditionalGeneration):
-            raise RecipeError(f"model.model_name_or_path={spec.model_name_or_path!r} is not a Pythia-VL / Mamba-VL.")
-        return model, AutoProcessor.from_pretrained(spec.processor or spec.model_name_or_path)
-    processor = AutoProcessor.from_pretrained(saved_processor) if saved_processor else None
-    tokenizer = processor.tokenizer if processor is not None else _new_tokenizer(recipe, sources)
-    model = _parts_model(recipe, tokenizer) if spec.mode == "parts" else _preset_model(recipe, tokenizer)
-    return model, processor or _processor_for(model, tokenizer, recipe)
-
-
-def apply_trainable(model: VLForConditionalGeneration, parts: dict[str, bool]) -> None:
-    """Set which parts train (``vision_tower``, ``multi_modal_projector``, ``language_model``)."""
-    model.set_trainable(**parts)
-
-
 def restrict_fsdp_wrap_classes(model: VLForConditionalGeneration) -> list[str] | None:
     """Under ``accelerate launch`` with FSDP, keep only the configured wrap classes that `model` contains.
 
@@ -249,107 +129,6 @@ def restrict_fsdp_wrap_classes(model: VLForConditionalGeneration) -> list[str] |
     os.environ["FSDP_TRANSFORMER_CLS_TO_WRAP"] = ",".join(kept)  # read by accelerate's FSDP plugin
     logger.info("FSDP wraps %s", kept)
     return kept
-
-
-def _prepare_model(model: VLForConditionalGeneration, recipe: Recipe) -> torch.nn.Module:
-    """Freeze per stage, or wrap the language model in LoRA (adapters + projector train)."""
-    if recipe.lora is None:
-        apply_trainable(model, recipe.trainable_parts())
-        return model
-    lora = recipe.lora
-    config = lora_config_for(model, lora.r, lora.alpha, lora.dropout, lora.target_modules, lora.modules_to_save)
-    return get_peft_model(model, config)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Trainer
-# ----------------------------------------------------------------------------------------------------------------
-class RecipeTrainer(Trainer):
-    """The transformers ``Trainer``; its model card also records the recipe and the data mixture."""
-
-    def __init__(self, *args: Any, recipe: Recipe, data_summary: list[dict[str, Any]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.recipe = recipe
-        self.data_summary = data_summary
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
-        """Load checkpoint weights through ``from_pretrained``, which maps saved key names back to module names.
-
-        The Trainer loads the saved state dict as is, but ``save_pretrained`` writes the language model's original
-        key names (GPT-NeoX ``embed_out`` for the module ``lm_head``), so a plain resume would silently leave the head
-        at its initial weights (huggingface/transformers#43701). DeepSpeed, FSDP and PEFT keep the Trainer's loader.
-        """
-        target = model if model is not None else self.model
-        if self.is_deepspeed_enabled or self.is_fsdp_enabled or not isinstance(target, VLForConditionalGeneration):
-            super()._load_from_checkpoint(resume_from_checkpoint, model)
-            return
-        dtype = next(target.parameters()).dtype
-        saved = type(target).from_pretrained(resume_from_checkpoint, dtype=dtype)
-        target.load_state_dict(saved.state_dict())
-
-    def _load_best_model(self) -> None:
-        """Load the best checkpoint with the same key mapping as :meth:`_load_from_checkpoint`."""
-        if self.is_deepspeed_enabled or self.is_fsdp_enabled or not isinstance(self.model, VLForConditionalGeneration):
-            super()._load_best_model()
-            return
-        self._load_from_checkpoint(self.state.best_model_checkpoint)
-
-    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
-        """Trainer's card, followed by the stage, the data table and the full recipe."""
-        super().create_model_card(*args, **kwargs)
-        if self.is_world_process_zero():
-            card = Path(self.args.output_dir) / "README.md"
-            # The Trainer reads an empty `_name_or_path` (a model built from a config) as a base model named "".
-            text = card.read_text(encoding="utf-8").replace(_EMPTY_BASE_MODEL, _SCRATCH)
-            card.write_text(text + recipe_card_section(self.recipe, self.data_summary))
-
-
-def recipe_card_section(recipe: Recipe, data_summary: list[dict[str, Any]]) -> str:
-    """Markdown recording the stage, trainable parts, data mixture and the recipe itself."""
-    weights = {source.name: source.weight for source in recipe.data.train}
-    readers = {source.name: source.reader for source in recipe.data.train}
-    rows = [
-        f"| {row['name']} | {readers[row['name']]} | {row['conversations']:,} | {weights[row['name']] or 'size'} | "
-        f"{row['samples_per_epoch']:,} |"
-        for row in data_summary
-    ]
-    parts = ", ".join(name for name, on in recipe.trainable_parts().items() if on)
-    trained = f"LoRA (r={recipe.lora.r}) on the language model + projector" if recipe.lora else parts
-    recipe_yaml = yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False)
-    return (
-        f"\n## Training recipe\n\nStage: **{recipe.stage}**; trained: {trained}; max length: {recipe.max_length}.\n\n"
-        "| dataset | reader | conversations | weight | samples per epoch |\n|---|---|---|---|---|\n"
-        + "\n".join(rows)
-        + f"\n\n<details><summary>run_recipe.yaml</summary>\n\n```yaml\n{recipe_yaml}```\n\n</details>\n"
-    )
-
-
-class SkippedRecordsCallback(TrainerCallback):
-    """Gathers every process's skip counts at each save and at the end, logs them and writes the JSON report."""
-
-    def __init__(self, data: RecipeData, path: Path) -> None:
-        self.data = data
-        self.path = path
-        self.logged_total = 0
-
-    def _write(self, args: TrainingArguments) -> None:
-        """Gather (all processes), then log and write (main process)."""
-        counts = gather_object([local_skip_counts(self.data)])
-        report = skipped_report(self.data, counts, args.dataloader_num_workers)
-        total = sum(report["total"].values())
-        if args.process_index == 0:
-            write_skipped(self.path, report)
-            if total > self.logged_total:
-                logger.warning("Skipped %d unusable record(s) so far: %s (see %s)", total, report["total"], self.path)
-        self.logged_total = total
-
-    def on_save(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
-        """Write the report beside each checkpoint save."""
-        self._write(args)
-
-    def on_train_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
-        """Write the final report."""
-        self._write(args)
 
 
 def resolve_resume(output_dir: str | os.PathLike[str], resume: str) -> str | None:
@@ -451,7 +230,7 @@ def train(
     model, processor, data = _prepare_run(recipe, args, checkpoint)
     restrict_fsdp_wrap_classes(model)
     trainer = RecipeTrainer(
-        model=_prepare_model(model, recipe),
+        model=prepare_model(model, recipe),
         args=args,
         train_dataset=data.train,
         eval_dataset=data.eval,

@@ -24,7 +24,8 @@ from processing import (
     move_instruction_first,
     to_rgb,
 )
-from training.synthetic import CAPTION_PROMPT, train_synthetic_tokenizer
+from training.synthetic.tokenizer import train_synthetic_tokenizer
+from training.templates import CAPTION_PROMPT
 
 P, B, S = 7, 8, 9  # placeholder, boundary, row separator ids for the pure layout tests
 MEAN = np.array(OPENAI_CLIP_MEAN, dtype=np.float32)

@@ -16,7 +16,6 @@ from accelerate.commands.config.config_args import load_config_from_file
 from accelerate.utils import FullyShardedDataParallelPlugin
 from accelerate.utils.fsdp_utils import fsdp2_prepare_auto_wrap_policy
 from PIL import Image
-from safetensors.torch import save_file
 from transformers import (
     AutoModelForImageTextToText,
     AutoProcessor,
@@ -30,12 +29,13 @@ from transformers import (
 
 from modeling_vlm import VLForConditionalGeneration
 from processing import VLProcessor
-from training.checkpoints import find_resume_checkpoint, is_complete_checkpoint, remove_incomplete_checkpoints
+from training.checkpoints import is_complete_checkpoint
 from training.cli import main
+from training.data.sources import read_sources
+from training.model_loading import build_model_and_processor
 from training.recipe import RecipeError, load_recipe, recipe_from_dict
-from training.recipe_data import read_sources
-from training.synthetic import synthetic_corpus, train_synthetic_tokenizer
-from training.train import RECIPE_FILE, build_model_and_processor, restrict_fsdp_wrap_classes, train
+from training.synthetic.tokenizer import synthetic_corpus, train_synthetic_tokenizer
+from training.train import RECIPE_FILE, restrict_fsdp_wrap_classes, train
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "training" / "accelerate_configs"
@@ -262,36 +262,6 @@ def test_bad_input_fails_before_training(
     recipe = recipe_from_dict({k: v for k, v in tiny_recipe.items() if k != "training"})
     with pytest.raises(RecipeError, match=r"pass --output-dir or set training\.output_dir"):
         train(recipe)
-
-
-def _fake_checkpoint(folder: Path, step: int, *, state: str | None = None, weights: bool = True) -> Path:
-    path = folder / f"checkpoint-{step}"
-    path.mkdir(parents=True)
-    (path / "trainer_state.json").write_text(state if state is not None else json.dumps({"global_step": step}))
-    if weights:
-        save_file({"w": torch.zeros(2)}, path / "model.safetensors")
-    torch.save({"python": 1}, path / "rng_state.pth")
-    return path
-
-
-def test_only_complete_checkpoints_are_resumed(tmp_path: Path) -> None:
-    good = _fake_checkpoint(tmp_path, 4)
-    assert is_complete_checkpoint(good)
-    half_state = _fake_checkpoint(tmp_path, 8, state='{"global_st')  # killed while writing trainer_state.json
-    no_weights = _fake_checkpoint(tmp_path, 12, weights=False)
-    wrong_step = _fake_checkpoint(tmp_path, 16, state=json.dumps({"global_step": 3}))
-    truncated = _fake_checkpoint(tmp_path, 20)
-    (truncated / "rng_state_1.pth").write_bytes((truncated / "rng_state.pth").read_bytes()[:10])
-    cut_weights = _fake_checkpoint(tmp_path, 24)
-    (cut_weights / "model.safetensors").write_bytes((cut_weights / "model.safetensors").read_bytes()[:20])
-    (tmp_path / "checkpoint-99").write_text("a file, not a folder")
-    for incomplete in (half_state, no_weights, wrong_step, truncated, cut_weights):
-        assert not is_complete_checkpoint(incomplete)
-    assert find_resume_checkpoint(tmp_path) == good
-    removed = remove_incomplete_checkpoints(tmp_path)
-    assert sorted(removed) == sorted([half_state, no_weights, wrong_step, truncated, cut_weights])
-    assert find_resume_checkpoint(tmp_path) == good and good.is_dir()
-    assert find_resume_checkpoint(tmp_path / "missing") is None
 
 
 def test_eval_holdout_and_saved_recipe(

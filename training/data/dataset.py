@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 
 from processing import IGNORE_INDEX, VLProcessor, load_image
 
-from .readers import Conversation
+from .readers.conversation import Conversation
 
 __all__ = ["SKIP_REASONS", "ConversationDataset", "WeightedMixture", "assistant_turn_ends"]
 

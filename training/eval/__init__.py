@@ -1,11 +1,13 @@
 """The paper's evaluation suite: metrics, benchmark readers and the published results to compare against.
 
-- :mod:`training.eval.metrics`: CIDEr (pycocoevalcap; Java PTB tokenizer when available, else a Python imitation),
-  VQA accuracy with the official VQAv2 normalisation, exact match, option letters, True/False, POPE, grounding
-  accuracy at IoU > 0.5 and Visual7W pointing. Empty, malformed and overlong predictions score as wrong.
+- :mod:`training.eval.metrics`: every metric: CIDEr (pycocoevalcap; Java PTB tokenizer when available, else a
+  Python imitation), VQA accuracy with the official VQAv2 normalisation, exact match, option letters, True/False,
+  POPE, grounding accuracy at IoU > 0.5, Visual7W pointing, and the synthetic tasks' token F1 and IoU. Empty,
+  malformed and overlong predictions score as wrong.
 - :mod:`training.eval.benchmarks`: readers of the benchmarks' standard annotation files into :class:`EvalSample`
   records with the paper's prompts, the ``BENCHMARKS`` registry, :func:`load_benchmark` and :func:`score_benchmark`.
 - :mod:`training.eval.paper`: ``PAPER_RESULTS`` (the six models' published numbers) and :func:`compare_with_paper`.
+- :mod:`training.eval.generation`: greedy batched generation (:func:`generate_answers`), shared with the demo.
 - :mod:`training.eval.runner`: ``vlm eval`` (:func:`run_eval`): batched greedy generation, resumable predictions,
   metrics and the Markdown report beside the paper's numbers.
 - :mod:`training.eval.compare`: ``vlm compare`` (:func:`run_compare`): one report over evaluated models, with

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from configuration import PRESETS, VLConfig, backbone_spec
 
 from .benchmarks import BenchmarkResult, EvalSample, get_benchmark
+from .generation import generate_answers
 from .paper import BENCHMARK_TO_PAPER_COLUMN, PAPER_MODELS, compare_with_paper
 
 __all__ = [
@@ -157,8 +158,6 @@ def _generate_missing(
     model: Any, processor: Any, pending: Sequence[EvalSample], path: Path, config: EvalConfig, desc: str
 ) -> None:
     """Generate answers for ``pending`` batch by batch, appending each batch to ``path`` as soon as it is done."""
-    from ..evaluation import generate_answers
-
     starts = range(0, len(pending), config.batch_size)
     with path.open("a", encoding="utf-8") as handle:
         for start in tqdm(starts, desc=desc, disable=not config.show_progress, leave=False):

@@ -1,84 +1,49 @@
 """In-context retrieval probe (the paper's hypothesis 2): can the language model find an item it has seen in context?
 
-* ``text`` (language-only, as in the paper's released code): N distinct symbol tokens, then a query symbol; the answer
-  is the query's 1-based position as a number string. Every symbol is one token, so N is the context length in tokens.
-* ``image``: the first N cells (row-major) of a grid with ``grid_side`` columns hold distinct glyphs, one vision patch
-  per cell; the question asks for the glyph in a cell ("Which glyph is in row r, column c?") or for a glyph's cell
-  ("In which cell is glyph X?" -> "row r, column c"). ``instruction_first`` trains and evaluates with the paper's
-  task-aware encoding.
+The examples (:mod:`training.synthetic.retrieval`) are symbol sequences (``text``, as in the paper's released code)
+or glyph grids with one vision patch per cell (``image``); ``instruction_first`` trains and evaluates the image probe
+with the paper's task-aware encoding.
 
-Both backbones are trained from scratch at matched size (the demo's ``DEMO_TEXT_SIZES``) with the transformers
-``Trainer`` on a mix of all N, with a tokenizer trained on the probe's corpus, then scored by greedy exact match per N
-and per target position (binned). :func:`run_retrieval_probe` writes ``results.json``, ``results.md``,
-``retrieval_curves.png`` and each model's ``predictions.jsonl`` to the output folder. Examples are pure functions of
-``(split, seed, N, index)``.
+Both backbones are trained from scratch at matched size (:data:`training.short_runs.MATCHED_TEXT_SIZES`) with the
+transformers ``Trainer`` on a mix of all N, with a tokenizer trained on the probe's corpus, then scored by greedy
+exact match per N and per target position (binned). :func:`run_retrieval_probe` writes ``results.json``,
+``results.md``, ``retrieval_curves.png`` and each model's ``predictions.jsonl`` to the output folder.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    PreTrainedModel,
-    Trainer,
-    set_seed,
-)
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, Trainer, set_seed
 
-from configuration import PRESETS, backbone_spec, config_class_for_backbone
-from modeling_vlm import MODEL_CLASSES, VLImageProcessor, VLProcessor
+from configuration import backbone_spec
+from modeling_vlm import VLImageProcessor, VLProcessor
 from modeling_vlm.mamba_kernels import enable_fast_mamba_scan
-from processing import IGNORE_INDEX
+from processing import IGNORE_INDEX, LAYOUT_TOKENS
 
 from ..collator import VLDataCollator
-from ..demo import DEMO_TEXT_SIZES, DEMO_VISION_SIZE, LAYOUT_TOKENS
-from ..evaluation import conversation, generate_answers
+from ..eval.generation import generate_answers
 from ..plots import line_chart
-from ..synthetic import VQA_PROMPT, train_synthetic_tokenizer
-from ..trainer_utils import short_run_arguments
+from ..short_runs import build_small_model, short_run_arguments, small_text_config
+from ..synthetic.retrieval import RetrievalExample, grid_example, symbol_vocabulary, text_example
+from ..synthetic.tokenizer import train_synthetic_tokenizer
+from ..templates import conversation
 
-__all__ = [
-    "CELL_QUESTION",
-    "GLYPH_ALPHABET",
-    "GLYPH_QUESTION",
-    "IMAGE_LENGTHS",
-    "MODALITIES",
-    "PAPER_LENGTHS",
-    "TEXT_INSTRUCTION",
-    "ProbeConfig",
-    "RetrievalExample",
-    "glyph_vocabulary",
-    "grid_example",
-    "render_grid",
-    "run_retrieval_probe",
-    "summarize",
-    "symbol_vocabulary",
-    "text_example",
-]
+__all__ = ["IMAGE_LENGTHS", "MODALITIES", "PAPER_LENGTHS", "ProbeConfig", "run_retrieval_probe", "summarize"]
 
 PAPER_LENGTHS: tuple[int, ...] = (20, 30, 50, 70, 80, 100, 200, 300, 400, 500, 576, 600)
 """The paper's context lengths (576 = EVA-02's image patches)."""
 IMAGE_LENGTHS: tuple[int, ...] = (4, 9, 16, 25, 36)
 """Default grid sizes of the multimodal probe on the CPU (a 6 x 6 grid at most)."""
 MODALITIES: tuple[str, ...] = ("text", "image")
-TEXT_INSTRUCTION = "Find the position of the query symbol in the sequence."
-GLYPH_QUESTION = "Which glyph is in row {row}, column {column}?"
-CELL_QUESTION = "In which cell is glyph {glyph}?"
-CELL_ANSWER = "row {row}, column {column}"
-# Digits and letters without look-alikes (0/O/o, 1/I/l, c/C, s/S, ...), so every glyph reads one way at 12 px.
-GLYPH_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabdefghkmnqrty"
 _POSITION_BINS = 10
 
 _DEFAULTS: MappingProxyType[str, MappingProxyType[str, Any]] = MappingProxyType(
@@ -137,115 +102,9 @@ class ProbeConfig:
         return math.isqrt(self.lengths[-1] - 1) + 1
 
 
-@dataclass(frozen=True)
-class RetrievalExample:
-    """One probe item: the context items in order, the asked item's 1-based position, prompt and gold answer."""
-
-    n: int
-    context: tuple[str, ...]
-    position: int
-    kind: str  # "position" (text), "glyph_at" or "cell_of" (image)
-    prompt: str
-    answer: str
-    image: Image.Image | None = None
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Generators
-# ------------------------------------------------------------------------------------------------------------
-
-
-def _rng(modality: str, split: str, seed: int, n: int, index: int) -> random.Random:
-    """Independent, platform-stable RNG per example (string seeds are hashed with SHA-512)."""
-    return random.Random(f"retrieval/{modality}/{split}/{seed}/{n}/{index}")
-
-
-def symbol_vocabulary(size: int) -> tuple[str, ...]:
-    """``size`` distinct symbol strings, each added to the probe's tokenizer as one token."""
-    return tuple(f"<sym{i}>" for i in range(size))
-
-
-def text_example(
-    n: int, seed: int = 0, index: int = 0, num_symbols: int | None = None, split: str = "eval"
-) -> RetrievalExample:
-    """N distinct symbols, then a query symbol drawn from them; the answer is its 1-based position."""
-    vocabulary = symbol_vocabulary(num_symbols or max(64, n))
-    if not 1 <= n <= len(vocabulary):
-        raise ValueError(f"n={n} must be between 1 and the number of symbols ({len(vocabulary)})")
-    rng = _rng("text", split, seed, n, index)
-    context = tuple(rng.sample(vocabulary, n))
-    position = rng.randint(1, n)
-    prompt = f"{TEXT_INSTRUCTION}\nSequence: {''.join(context)}\nQuery: {context[position - 1]}\nPosition:"
-    return RetrievalExample(n, context, position, "position", prompt, str(position))
-
-
-def glyph_vocabulary(size: int) -> tuple[str, ...]:
-    """``size`` distinct glyph strings: single characters of ``GLYPH_ALPHABET`` first, then pairs."""
-    singles = list(GLYPH_ALPHABET)
-    if size > len(singles) + len(singles) ** 2:
-        raise ValueError(f"at most {len(singles) + len(singles) ** 2} distinct glyphs, asked for {size}")
-    pairs = (a + b for a in singles for b in singles)
-    return tuple(singles + [next(pairs) for _ in range(max(0, size - len(singles)))])
-
-
-@lru_cache(maxsize=16)
-def _glyph_font(cell_size: int, chars: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """The largest default-font size at which ``chars`` wide characters fit a cell with a 1 px margin."""
-    for size in range(cell_size, 5, -1):
-        font = ImageFont.load_default(size=size)
-        left, top, right, bottom = font.getbbox("W" * chars)
-        if right - left <= cell_size - 2 and bottom - top <= cell_size - 2:
-            return font
-    return ImageFont.load_default()
-
-
-def render_grid(glyphs: Sequence[str], grid_side: int, cell_size: int) -> Image.Image:
-    """Black glyphs centred in the first ``len(glyphs)`` cells (row-major) of a white ``grid_side``-column grid."""
-    if len(glyphs) > grid_side**2:
-        raise ValueError(f"{len(glyphs)} glyphs do not fit a {grid_side}x{grid_side} grid")
-    image = Image.new("RGB", (grid_side * cell_size, grid_side * cell_size), (255, 255, 255))
-    draw = ImageDraw.Draw(image)
-    font = _glyph_font(cell_size, max((len(g) for g in glyphs), default=1))
-    for index, glyph in enumerate(glyphs):
-        row, column = divmod(index, grid_side)
-        left, top, right, bottom = font.getbbox(glyph)
-        x = column * cell_size + (cell_size - (right - left)) // 2 - left
-        y = row * cell_size + (cell_size - (bottom - top)) // 2 - top
-        draw.text((x, y), glyph, fill=(0, 0, 0), font=font)
-    return image
-
-
-def grid_example(
-    n: int, seed: int = 0, index: int = 0, grid_side: int | None = None, cell_size: int = 12, split: str = "eval"
-) -> RetrievalExample:
-    """A grid image of N distinct glyphs and a question about one cell (its glyph, or a glyph's cell)."""
-    grid_side = grid_side or math.isqrt(n - 1) + 1
-    if not 1 <= n <= grid_side**2:
-        raise ValueError(f"n={n} cells do not fit a {grid_side}x{grid_side} grid")
-    rng = _rng("image", split, seed, n, index)
-    glyphs = tuple(rng.sample(glyph_vocabulary(max(len(GLYPH_ALPHABET), grid_side**2)), n))
-    position = rng.randint(1, n)
-    row, column = divmod(position - 1, grid_side)
-    glyph, cell = glyphs[position - 1], {"row": row + 1, "column": column + 1}
-    if rng.random() < 0.5:
-        kind, question, answer = "glyph_at", GLYPH_QUESTION.format(**cell), glyph
-    else:
-        kind, question, answer = "cell_of", CELL_QUESTION.format(glyph=glyph), CELL_ANSWER.format(**cell)
-    image = render_grid(glyphs, grid_side, cell_size)
-    return RetrievalExample(n, glyphs, position, kind, VQA_PROMPT.format(question=question), answer, image)
-
-
 # ------------------------------------------------------------------------------------------------------------
 # The two probes: tokenizer/processor, model, training encoding and greedy prediction
 # ------------------------------------------------------------------------------------------------------------
-
-
-def _text_config(backbone: str, vocab_size: int, min_positions: int = 0) -> dict[str, Any]:
-    """The demo's matched-size language model config of ``backbone`` with the probe's vocabulary."""
-    config = {**PRESETS[backbone]["tiny"].text_config, **DEMO_TEXT_SIZES[backbone], "vocab_size": vocab_size}
-    if "max_position_embeddings" in config:  # only position-embedded backbones need room for the longest context
-        config["max_position_embeddings"] = max(config["max_position_embeddings"], min_positions)
-    return config
 
 
 class _TextProbe:
@@ -267,7 +126,7 @@ class _TextProbe:
     def build_model(self, backbone: str) -> PreTrainedModel:
         """A randomly initialised causal LM of ``backbone`` at the demo's size."""
         enable_fast_mamba_scan()  # Mamba's fast CPU scan (a no-op where the fused kernels exist)
-        config = _text_config(backbone, len(self.tokenizer), self.config.lengths[-1] + 64)
+        config = small_text_config(backbone, len(self.tokenizer), self.config.lengths[-1] + 64)
         set_seed(self.config.seed)
         return AutoModelForCausalLM.from_config(AutoConfig.for_model(**config))
 
@@ -329,20 +188,16 @@ class _ImageProbe:
         return grid_example(n, self.config.seed, index, self.config.grid_side, self.config.cell_size, split)
 
     def build_model(self, backbone: str) -> PreTrainedModel:
-        """A randomly initialised VL model of ``backbone``: the demo's sizes, one patch per grid cell."""
-        preset = PRESETS[backbone]["tiny"]
-        vision = {**preset.vision_config, **DEMO_VISION_SIZE, "patch_size": self.config.cell_size}
-        vision["image_size"] = self.config.grid_side * self.config.cell_size
-        model_config = config_class_for_backbone(backbone).from_preset(
-            "tiny",
-            text_config=_text_config(backbone, len(self.processor.tokenizer)),
-            vision_config=vision,
-            image_grid_size=self.config.grid_side,
+        """A randomly initialised VL model of ``backbone`` at the matched size, one patch per grid cell."""
+        return build_small_model(
+            backbone,
+            vocab_size=len(self.processor.tokenizer),
+            image_size=self.config.grid_side * self.config.cell_size,
+            patch_size=self.config.cell_size,
             image_token_id=self.processor.image_token_id,
+            seed=self.config.seed,
             instruction_first=self.config.instruction_first,
         )
-        set_seed(self.config.seed)
-        return MODEL_CLASSES[backbone](model_config)
 
     def encode(self, example: RetrievalExample) -> dict[str, Any]:
         """The processor's training example (answer-only labels, task-aware layout when configured)."""

@@ -14,7 +14,7 @@ from processing import IGNORE_INDEX, VLProcessor
 from training.collator import VLDataCollator
 from training.data.dataset import ConversationDataset, WeightedMixture, assistant_turn_ends
 from training.data.readers import Conversation
-from training.data.templates import caption_turn, vqa_turn
+from training.templates import caption_turn, vqa_turn
 
 BLOCK = 21  # ### + 4 rows of (4 patches + separator) for the test processor's 4x4 grid
 

@@ -1,4 +1,4 @@
-"""Templates and readers: one small annotation file per dataset, written here in that dataset's real format."""
+"""Readers: one small annotation file per dataset, written here in that dataset's real format."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from training.data import templates
 from training.data.readers import (
     READERS,
     Conversation,
@@ -30,14 +29,8 @@ from training.data.readers import (
     read_vqav2,
     read_vsr,
 )
-from training.data.templates import (
+from training.templates import (
     CAPTION_PROMPT,
-    format_box,
-    grounding_turn,
-    multiple_choice_turn,
-    region_caption_turn,
-    vqa_turn,
-    vsr_turn,
 )
 
 
@@ -56,53 +49,8 @@ def vqa(question: str, answer: str) -> tuple[str, str]:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Templates and boxes
+# Conversations
 # ----------------------------------------------------------------------------------------------------------------
-def test_templates_are_the_papers() -> None:
-    assert CAPTION_PROMPT == "Provide a one-sentence caption for the provided image."
-    assert vqa_turn(" What colour? ", " red ") == vqa("What colour?", "red")
-    assert grounding_turn("the dog.", "[0.10,0.20,0.30,0.40]") == (
-        "Locate the region that is described by:\nthe dog.",
-        "[0.10,0.20,0.30,0.40]",
-    )
-    assert region_caption_turn("[0.10,0.20,0.30,0.40]", "a dog") == (
-        "Provide a short description of the region:\n[0.10,0.20,0.30,0.40]",
-        "a dog",
-    )
-    assert vsr_turn("The cat is on the mat.", True) == (
-        "Determine if the image matches the description:\nThe cat is on the mat.",
-        "True",
-    )
-    assert vsr_turn("The cat is under the mat", False)[1] == "False"
-
-
-def test_multiple_choice_letters() -> None:
-    prompt, answer = multiple_choice_turn("Which animal?", ["cat", "dog", "bird"], 2)
-    assert prompt == (
-        "Answer with the option's letter from the given choices directly.\n"
-        "Question: Which animal?\nA: cat\nB: dog\nC: bird\nAnswer:"
-    )
-    assert answer == "C"
-    with pytest.raises(ValueError, match="answer_index=3"):
-        multiple_choice_turn("q", ["a", "b", "c"], 3)
-    with pytest.raises(ValueError, match="2 to 26 options"):
-        multiple_choice_turn("q", ["a"], 0)
-
-
-def test_format_box() -> None:
-    assert format_box([64, 48, 128, 96], 640, 480) == "[0.10,0.10,0.20,0.20]"
-    assert format_box([64, 48, 64, 48], 640, 480, box_format="xywh") == "[0.10,0.10,0.20,0.20]"
-    assert format_box([-0.2, -3, 700, 481], 640, 480) == "[0.00,0.00,1.00,1.00]"  # clamped, never "-0.00"
-    assert format_box([1, 2, 3, 4], 3, 7) == "[0.33,0.29,1.00,0.57]"
-    with pytest.raises(ValueError, match="4 values"):
-        format_box([1, 2, 3], 10, 10)
-    with pytest.raises(ValueError, match="positive"):
-        format_box([1, 2, 3, 4], 0, 10)
-    with pytest.raises(ValueError, match="box_format"):
-        format_box([1, 2, 3, 4], 10, 10, box_format="cxcywh")  # type: ignore[arg-type]
-    assert templates.OPTION_LETTERS.startswith("ABCD")
-
-
 def test_conversation_messages_carry_the_image_in_the_first_user_turn() -> None:
     messages = Conversation("a.jpg", [("q1", "a1"), ("q2", "a2")], "test").to_messages()
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]

@@ -19,6 +19,7 @@ from training.eval.benchmarks import (
     load_benchmark,
     score_benchmark,
 )
+from training.eval.metrics import captions
 
 CAPTION = "Provide a one-sentence caption for the provided image."
 VQA = "Answer the question using a single word or phrase.\nQuestion: {}\nAnswer:"
@@ -369,7 +370,7 @@ def test_limit_and_score_validation(tmp_path: Path) -> None:
 
 
 def test_caption_scoring_reports_tokenizer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(benchmarks.metrics.shutil, "which", lambda name: None)
+    monkeypatch.setattr(captions.shutil, "which", lambda name: None)
     samples = [EvalSample(str(i), Path(f"{i}.jpg"), CAPTION, [ref], "caption") for i, ref in enumerate(
         ["a red bus parked on the street", "two dogs play in the snow"])]  # fmt: skip
     result = score_benchmark("nocaps_val", ["A red bus parked on the street.", ""], samples)

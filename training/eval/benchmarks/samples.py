@@ -1,0 +1,51 @@
+"""A benchmark's records: :class:`EvalSample` (an image, a prompt, references) and :class:`BenchmarkResult`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+__all__ = ["BenchmarkResult", "EvalSample"]
+
+
+@dataclass(frozen=True)
+class EvalSample:
+    """One evaluation item: the image (by path, loaded lazily), the prompt and what the metric compares against.
+
+    ``references`` holds caption strings (caption), the human answers (vqa), the gold answer (short_answer), the gold
+    option letter (multiple_choice, pointing), ``"True"``/``"False"`` (vsr), ``"yes"``/``"no"`` (pope) or one
+    normalised ``[x1, y1, x2, y2]`` box (grounding).
+    """
+
+    sample_id: str
+    image_path: Path
+    prompt: str
+    references: list[Any]
+    task: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def load_image(self) -> Image.Image:
+        """The image as RGB; FileNotFoundError naming the path when it is missing."""
+        if not self.image_path.is_file():
+            raise FileNotFoundError(f"image of sample {self.sample_id!r} not found: {self.image_path}")
+        with Image.open(self.image_path) as image:
+            return image.convert("RGB")
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """Scores of one benchmark run: all metrics, the headline one, per-sample scores and notes (e.g. tokenizer)."""
+
+    benchmark: str
+    primary_metric: str
+    scores: dict[str, float]
+    per_sample: list[float]
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def primary(self) -> float:
+        """The headline score (``scores[primary_metric]``)."""
+        return self.scores[self.primary_metric]

@@ -1,0 +1,76 @@
+"""Short-answer benchmarks: VQAv2 val and TextVQA val (VQA accuracy), GQA test-dev (exact match)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from ...templates import vqa_prompt
+from .files import field, list_field, read_json, read_records, str_field
+from .samples import EvalSample
+from .spec import BenchmarkSpec, benchmark_spec
+
+__all__ = ["SPECS"]
+
+
+def _read_vqav2(paths: Mapping[str, Path], image_root: Path) -> Iterator[EvalSample]:
+    """VQAv2 val: questions[] {question_id, image_id, question} joined to annotations[] {question_id, answers}."""
+    q_path, a_path = paths["questions"], paths["annotations"]
+    annotations = {}
+    for j, ann in enumerate(list_field(read_json(a_path), "annotations", str(a_path))):
+        annotations[field(ann, "question_id", f"{a_path} annotations[{j}]")] = (j, ann)
+    for i, question in enumerate(list_field(read_json(q_path), "questions", str(q_path))):
+        where = f"{q_path} questions[{i}]"
+        qid = field(question, "question_id", where)
+        if qid not in annotations:
+            raise ValueError(f"{where}: question_id {qid!r} has no entry in {a_path}")
+        j, ann = annotations[qid]
+        answers = [
+            str_field(a, "answer", f"{a_path} annotations[{j}].answers[{k}]")
+            for k, a in enumerate(list_field(ann, "answers", f"{a_path} annotations[{j}]"))
+        ]
+        if not answers:
+            raise ValueError(f"{a_path} annotations[{j}]: no answers")
+        image_id = int(field(question, "image_id", where))
+        extra = {k: ann[k] for k in ("question_type", "answer_type", "multiple_choice_answer") if k in ann}
+        prompt = vqa_prompt(str_field(question, "question", where))
+        yield EvalSample(str(qid), image_root / f"COCO_val2014_{image_id:012d}.jpg", prompt, answers, "vqa", extra)
+
+
+def _read_textvqa(paths: Mapping[str, Path], image_root: Path) -> Iterator[EvalSample]:
+    """TextVQA val: data[] {question_id, image_id, question, answers[10]}."""
+    path = paths["annotations"]
+    for i, entry in enumerate(read_records(path)):
+        where = f"{path} data[{i}]"
+        answers = [a.strip() for a in list_field(entry, "answers", where) if isinstance(a, str)]
+        if not answers:
+            raise ValueError(f"{where}: no answers")
+        image_id = str(field(entry, "image_id", where))
+        prompt = vqa_prompt(str_field(entry, "question", where))
+        sample_id = str(entry.get("question_id", i))
+        yield EvalSample(sample_id, image_root / f"{image_id}.jpg", prompt, answers, "vqa", {"image_id": image_id})
+
+
+def _read_gqa(paths: Mapping[str, Path], image_root: Path) -> Iterator[EvalSample]:
+    """GQA test-dev balanced: {question_id: {imageId, question, answer}}."""
+    path = paths["questions"]
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected an object mapping question ids to questions")
+    for qid, entry in data.items():
+        where = f"{path} [{qid!r}]"
+        prompt = vqa_prompt(str_field(entry, "question", where))
+        answer = str_field(entry, "answer", where)
+        image = image_root / f"{field(entry, 'imageId', where)}.jpg"
+        yield EvalSample(str(qid), image, prompt, [answer], "short_answer", {})
+
+
+SPECS: tuple[BenchmarkSpec, ...] = (
+    benchmark_spec("vqav2_val", "vqa", "VQAv2 validation",
+                   {"questions": "v2_OpenEnded_mscoco_val2014_questions.json",
+                    "annotations": "v2_mscoco_val2014_annotations.json"}, _read_vqav2),
+    benchmark_spec("textvqa_val", "vqa", "TextVQA validation", {"annotations": "TextVQA_0.5.1_val.json"},
+                   _read_textvqa),
+    benchmark_spec("gqa_testdev", "short_answer", "GQA test-dev balanced",
+                   {"questions": "testdev_balanced_questions.json"}, _read_gqa),
+)  # fmt: skip
