@@ -248,6 +248,59 @@ def _scan_fwd_numba(u, delta, A, Bt, Ct, h0, chunk, y, ckpt, h_last):  # pragma:
             h_last[b, c, k] = h[k]
 
 
+@njit(fastmath=False, cache=True, inline="always")
+def _recompute_chunk(u, delta, a, Bt, b, c, t0, t1, hbuf, ebuf):  # pragma: no cover - compiled by numba
+    """States h_{t0} .. h_{t1-1} into hbuf[1:] from h_{t0-1} in hbuf[0], and each step's exp(delta_t * A) in ebuf."""
+    n = a.shape[0]
+    for t in range(t0, t1):
+        s = t - t0
+        dt = delta[b, c, t]
+        dtu = dt * u[b, c, t]
+        bt = Bt[b, t]
+        for k in range(n):
+            e = _exp_f32(dt * a[k])
+            ebuf[s, k] = e
+            hbuf[s + 1, k] = e * hbuf[s, k] + dtu * bt[k]
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _reverse_chunk(
+    u, delta, a, Bt, Ct, dy, b, c, t0, t1, hbuf, ebuf, adj, dA_acc, scratch, dBb, dCb, du, ddelta
+):  # pragma: no cover - compiled by numba
+    """Adjoint steps t1-1 .. t0: adj_t = dy_t * C_t + exp(delta_{t+1} A) * adj_{t+1}, and every input's gradient."""
+    n = a.shape[0]
+    tmp_dt = scratch[0]
+    tmp_du = scratch[1]
+    for t in range(t1 - 1, t0 - 1, -1):
+        s = t - t0
+        g = dy[b, c, t]
+        dt = delta[b, c, t]
+        ut = u[b, c, t]
+        dtu = dt * ut
+        bt = Bt[b, t]
+        ct = Ct[b, t]
+        dbt = dBb[t]
+        dct = dCb[t]
+        for k in range(n):
+            hk = hbuf[s + 1, k]
+            dct[k] += g * hk  # y_t = C_t . h_t
+            ak = adj[k] + g * ct[k]  # total dL/dh_t
+            e = ebuf[s, k]
+            gl = ak * hbuf[s, k] * e  # dL/d(delta_t * A_k) through exp
+            dA_acc[k] += gl * dt
+            tmp_dt[k] = gl * a[k] + ak * ut * bt[k]  # dL/d delta_t, per state
+            tmp_du[k] = ak * bt[k]  # dL/d u_t / delta_t, per state
+            dbt[k] += ak * dtu
+            adj[k] = ak * e  # dL/dh_{t-1} from this step
+        acc_dt = _F0
+        acc_du = _F0
+        for k in range(n):
+            acc_dt += tmp_dt[k]
+            acc_du += tmp_du[k]
+        ddelta[b, c, t] = acc_dt
+        du[b, c, t] = acc_du * dt
+
+
 @njit(parallel=True, fastmath=False, cache=True)
 def _scan_bwd_numba(
     u, delta, A, Bt, Ct, ckpt, dy, dh_last, chunk, n_blocks, du, ddelta, dA_part, dBt_part, dCt_part, dh0
@@ -268,10 +321,7 @@ def _scan_bwd_numba(
         ebuf = np.empty((chunk, n), dtype=np.float32)  # exp(delta_t * A) of the current chunk
         adj = np.empty(n, dtype=np.float32)  # dL/dh_t flowing back from later steps
         dA_acc = np.empty(n, dtype=np.float32)
-        tmp_dt = np.empty(n, dtype=np.float32)
-        tmp_du = np.empty(n, dtype=np.float32)
-        dBb = dBt_part[b, blk]
-        dCb = dCt_part[b, blk]
+        scratch = np.empty((2, n), dtype=np.float32)  # per-state terms of dL/d delta_t and dL/d u_t
         for c in range(blk * block, min(dim, (blk + 1) * block)):
             a = A[c]
             for k in range(n):
@@ -280,47 +330,13 @@ def _scan_bwd_numba(
             for j in range(n_chunks - 1, -1, -1):
                 t0 = j * chunk
                 t1 = min(t0 + chunk, length)
-                # 1) recompute the chunk's states from its checkpoint
                 for k in range(n):
                     hbuf[0, k] = ckpt[b, c, j, k]
-                for t in range(t0, t1):
-                    s = t - t0
-                    dt = delta[b, c, t]
-                    dtu = dt * u[b, c, t]
-                    bt = Bt[b, t]
-                    for k in range(n):
-                        e = _exp_f32(dt * a[k])
-                        ebuf[s, k] = e
-                        hbuf[s + 1, k] = e * hbuf[s, k] + dtu * bt[k]
-                # 2) reverse recurrence: adj_t = dy_t * C_t + exp(delta_{t+1} A) * adj_{t+1}
-                for t in range(t1 - 1, t0 - 1, -1):
-                    s = t - t0
-                    g = dy[b, c, t]
-                    dt = delta[b, c, t]
-                    ut = u[b, c, t]
-                    dtu = dt * ut
-                    bt = Bt[b, t]
-                    ct = Ct[b, t]
-                    dbt = dBb[t]
-                    dct = dCb[t]
-                    for k in range(n):
-                        hk = hbuf[s + 1, k]
-                        dct[k] += g * hk  # y_t = C_t . h_t
-                        ak = adj[k] + g * ct[k]  # total dL/dh_t
-                        e = ebuf[s, k]
-                        gl = ak * hbuf[s, k] * e  # dL/d(delta_t * A_k) through exp
-                        dA_acc[k] += gl * dt
-                        tmp_dt[k] = gl * a[k] + ak * ut * bt[k]  # dL/d delta_t, per state
-                        tmp_du[k] = ak * bt[k]  # dL/d u_t / delta_t, per state
-                        dbt[k] += ak * dtu
-                        adj[k] = ak * e  # dL/dh_{t-1} from this step
-                    acc_dt = _F0
-                    acc_du = _F0
-                    for k in range(n):
-                        acc_dt += tmp_dt[k]
-                        acc_du += tmp_du[k]
-                    ddelta[b, c, t] = acc_dt
-                    du[b, c, t] = acc_du * dt
+                _recompute_chunk(u, delta, a, Bt, b, c, t0, t1, hbuf, ebuf)
+                _reverse_chunk(
+                    u, delta, a, Bt, Ct, dy, b, c, t0, t1, hbuf, ebuf, adj, dA_acc, scratch,
+                    dBt_part[b, blk], dCt_part[b, blk], du, ddelta,
+                )  # fmt: skip
             for k in range(n):
                 dh0[b, c, k] = adj[k]
                 dA_part[b, c, k] = dA_acc[k]
