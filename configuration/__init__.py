@@ -2,12 +2,14 @@
 
 from .configuration_vlm import (
     BACKBONES,
+    SUPPORTED_TRANSFORMERS,
     BackboneSpec,
     MambaVLConfig,
     PythiaVLConfig,
     VLConfig,
     backbone_for_text_config,
     backbone_spec,
+    check_transformers_version,
     config_class_for_backbone,
 )
 from .presets import PRESETS, VLPreset
@@ -15,6 +17,7 @@ from .presets import PRESETS, VLPreset
 __all__ = [
     "BACKBONES",
     "PRESETS",
+    "SUPPORTED_TRANSFORMERS",
     "BackboneSpec",
     "MambaVLConfig",
     "PythiaVLConfig",
@@ -22,5 +25,6 @@ __all__ = [
     "VLPreset",
     "backbone_for_text_config",
     "backbone_spec",
+    "check_transformers_version",
     "config_class_for_backbone",
 ]

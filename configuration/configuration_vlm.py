@@ -12,11 +12,29 @@ import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import transformers
+from packaging.version import Version
 from transformers import AutoConfig, PretrainedConfig
 
 from .presets import PRESETS, VLPreset
 
 IMAGE_LAYOUTS = ("rows", "flat")
+SUPPORTED_TRANSFORMERS = ("5.17", "6")
+"""transformers releases this code supports: from the first (included) to the second (excluded)."""
+
+
+def check_transformers_version(version: str | None = None) -> None:
+    """Raise ``ImportError`` naming the supported range when the installed transformers is outside it."""
+    version = version or transformers.__version__
+    low, high = SUPPORTED_TRANSFORMERS
+    if not Version(low) <= Version(Version(version).base_version) < Version(high):
+        raise ImportError(
+            f"Pythia-VL / Mamba-VL support transformers {low} to {int(Version(high).major) - 1}.x, but "
+            f"transformers {version} is installed: pip install 'transformers>={low},<{high}'."
+        )
+
+
+check_transformers_version()
 
 
 @dataclass(frozen=True)
@@ -257,11 +275,13 @@ def config_class_for_backbone(name: str) -> type[VLConfig]:
 
 __all__ = [
     "BACKBONES",
+    "SUPPORTED_TRANSFORMERS",
     "BackboneSpec",
     "MambaVLConfig",
     "PythiaVLConfig",
     "VLConfig",
     "backbone_for_text_config",
     "backbone_spec",
+    "check_transformers_version",
     "config_class_for_backbone",
 ]

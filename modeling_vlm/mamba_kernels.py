@@ -13,12 +13,15 @@ which is already O(1) per token and is left alone. Replacing that one global the
 * is reversible (:func:`disable_fast_mamba_scan`), which the tests use to compare against the original fallback.
 
 Where the fused ``mamba_ssm`` kernels import, transformers' function already dispatches to them (and training uses
-the fully fused ``mamba_inner_fn``), so :func:`enable_fast_mamba_scan` does nothing there.
+the fully fused ``mamba_inner_fn``), so :func:`enable_fast_mamba_scan` does nothing there. That global is not public
+transformers API: a release without it keeps its own scan (one logged notice), so the models still run.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import logging
 import threading
 from functools import cache
 from typing import Any, Literal
@@ -30,6 +33,9 @@ from .selective_scan import mamba_ssm_available, selective_scan_fast
 __all__ = ["disable_fast_mamba_scan", "enable_fast_mamba_scan", "fast_mamba_scan_enabled", "scan_path"]
 
 ScanPath = Literal["fused", "fast", "reference"]
+
+logger = logging.getLogger(__name__)
+_HOOKED_NAME = "mamba_selective_scan"
 
 _LOCK = threading.Lock()
 # transformers' own mamba_selective_scan, saved while ours is installed (None when not installed)
@@ -94,7 +100,16 @@ def _fast_mamba_selective_scan(
 
 def fast_mamba_scan_enabled() -> bool:
     """Whether our scan is currently installed in transformers' Mamba module."""
-    return _modeling_mamba().mamba_selective_scan is _fast_mamba_selective_scan
+    return getattr(_modeling_mamba(), _HOOKED_NAME, None) is _fast_mamba_selective_scan
+
+
+@cache
+def _warn_no_hook_point() -> None:
+    logger.warning(
+        "transformers %s has no modeling_mamba.%s to route to the fast scan; Mamba keeps transformers' own scan.",
+        importlib.metadata.version("transformers"),
+        _HOOKED_NAME,
+    )
 
 
 def scan_path() -> ScanPath:
@@ -111,9 +126,12 @@ def enable_fast_mamba_scan() -> bool:
     with _LOCK:
         global _original_scan
         module = _modeling_mamba()
-        if module.mamba_selective_scan is _fast_mamba_selective_scan:
+        if getattr(module, _HOOKED_NAME, None) is _fast_mamba_selective_scan:
             return True
         if _fused_scan_importable():
+            return False
+        if not hasattr(module, _HOOKED_NAME):
+            _warn_no_hook_point()
             return False
         _original_scan = module.mamba_selective_scan
         module.mamba_selective_scan = _fast_mamba_selective_scan

@@ -24,7 +24,8 @@ from transformers.utils import ModelOutput
 from configuration import MambaVLConfig, PythiaVLConfig, VLConfig
 
 from .mamba_kernels import enable_fast_mamba_scan
-from .model_card import build_model_card
+from .model_card import write_model_card
+from .standalone import make_standalone
 
 
 @dataclass
@@ -175,12 +176,31 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
         model.freeze_vision_tower()
         return model
 
-    def save_pretrained(self, save_directory: str | os.PathLike[str], *args: Any, **kwargs: Any) -> None:
-        """Save config and safetensors weights (transformers), plus a model card if the folder has none."""
-        super().save_pretrained(save_directory, *args, **kwargs)
-        card_path = Path(save_directory) / "README.md"
-        if kwargs.get("is_main_process", True) and not card_path.exists():
-            build_model_card(self, repo=Path(save_directory).name).save(card_path)
+    def save_pretrained(
+        self, save_directory: str | os.PathLike[str], *args: Any, standalone: bool | None = None, **kwargs: Any
+    ) -> None:
+        """Save config and safetensors weights (transformers), and a model card if the folder has none.
+
+        ``standalone=True`` also writes the code files and ``auto_map`` that let transformers load the folder without
+        this library (:mod:`.standalone`). By default a model is saved standalone exactly when its config has an
+        ``auto_map`` (it was loaded from a standalone folder), so such a folder stays complete and an ordinary save
+        never writes an ``auto_map`` without the code it names.
+        """
+        auto_map = getattr(self.config, "auto_map", None)
+        standalone = bool(auto_map) if standalone is None else standalone
+        if auto_map and not standalone:
+            del self.config.auto_map  # saved without its code, it would point at files that are not there
+        try:
+            super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            if auto_map:
+                self.config.auto_map = auto_map
+        if not kwargs.get("is_main_process", True):
+            return
+        if standalone:
+            make_standalone(save_directory)
+        if not (Path(save_directory) / "README.md").exists():
+            write_model_card(save_directory)
 
     # -- freezing --------------------------------------------------------------------------------------------------
     def set_trainable(

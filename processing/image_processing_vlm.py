@@ -17,6 +17,10 @@ from transformers.image_processing_backends import PilBackend
 from transformers.image_processing_utils import BatchFeature
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, PILImageResampling
 
+from configuration.configuration_vlm import check_transformers_version
+
+check_transformers_version()  # an exported copy may be loaded alone, by AutoImageProcessor
+
 # PIL modes whose samples are wider than 8 bits; `Image.convert("RGB")` would clip them instead of rescaling.
 _WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 

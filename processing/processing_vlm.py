@@ -14,11 +14,16 @@ tokenizer's eos token. Training labels keep only the assistant tokens (answer + 
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from transformers import BatchFeature, ProcessorMixin
+from transformers.utils import PROCESSOR_NAME
 
+from .image_processing_vlm import VLImageProcessor
 from .layout import (
     BOUNDARY_TOKEN,
     IGNORE_INDEX,
@@ -91,6 +96,14 @@ class VLProcessor(ProcessorMixin):
             boundary_token_id=self._single_token_id("boundary_token", boundary_token),
             row_separator_token_id=self._single_token_id("row_separator_token", row_separator_token),
         )
+
+    def save_pretrained(self, save_directory: str | os.PathLike[str], *args: Any, **kwargs: Any) -> list[str]:
+        """Save as transformers does; in a standalone folder (``config.json`` with an ``auto_map``) add this
+        processor's and its image processor's ``auto_map`` too, so AutoProcessor finds them without the library."""
+        saved = super().save_pretrained(save_directory, *args, **kwargs)
+        if declares_auto_map(save_directory) and (Path(save_directory) / PROCESSOR_CONFIG).is_file():
+            add_processor_auto_map(save_directory)
+        return saved
 
     def _single_token_id(self, name: str, token: str) -> int:
         """Return the id of a token that must be one vocabulary entry, or raise naming it."""
@@ -277,4 +290,35 @@ def _flatten_images(images: Any) -> list[Any]:
     return flat
 
 
-__all__ = ["CHAT_TEMPLATE", "VLProcessor"]
+def _flat_name(cls: type) -> str:
+    """``file.Class`` of a class in a standalone folder, where each module of the library is one flat file."""
+    return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
+
+
+def declares_auto_map(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder/config.json`` has an ``auto_map``: the folder is standalone and must stay complete."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and bool(config.get("auto_map"))
+
+
+def add_processor_auto_map(folder: str | os.PathLike[str]) -> None:
+    """Point ``AutoProcessor`` (top level of the processor config) and ``AutoImageProcessor`` (its nested
+    ``image_processor`` entry) at the flat code files; without the first, AutoProcessor returns the bare tokenizer."""
+    path = Path(folder) / PROCESSOR_CONFIG
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["auto_map"] = {**data.get("auto_map", {}), "AutoProcessor": _flat_name(VLProcessor)}
+    if isinstance(data.get("image_processor"), dict):
+        nested = data["image_processor"]
+        nested["auto_map"] = {**nested.get("auto_map", {}), "AutoImageProcessor": _flat_name(VLImageProcessor)}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+PROCESSOR_CONFIG = PROCESSOR_NAME
+"""The processor's config file (``processor_config.json``), which holds the image processor's settings too."""
+
+__all__ = ["CHAT_TEMPLATE", "PROCESSOR_CONFIG", "VLProcessor", "add_processor_auto_map", "declares_auto_map"]

@@ -1,4 +1,4 @@
-"""The ``vlm`` command: ``demo``, ``bench``, ``train``, ``eval``, ``probe``, ``compare``."""
+"""The ``vlm`` command: ``demo``, ``bench``, ``train``, ``eval``, ``probe``, ``compare``, ``export``, ``push``."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def _report_errors(command: str, run: Callable[[], object]) -> int:
     """Run a command; bad input (a missing file, an invalid field) ends with one line naming it, not a traceback."""
     try:
         run()
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, PermissionError, ValueError) as err:
         print(f"vlm {command}: error: {err}", file=sys.stderr)
         return 2
     return 0
@@ -252,6 +252,53 @@ def _run_compare(args: argparse.Namespace) -> int:
     return _report_errors("compare", lambda: run_compare(args.runs, args.out))
 
 
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export", help="write a standalone copy of a saved model that transformers loads with trust_remote_code alone"
+    )
+    parser.add_argument("model_dir", help="folder of a saved Pythia-VL / Mamba-VL model and processor")
+    parser.add_argument("out_dir", help="the standalone folder to write (must be empty or absent)")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it holds files")
+    parser.add_argument("--results", nargs="*", default=[], help="vlm eval / vlm demo outputs for the model card")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from modeling_vlm.standalone import export_for_hub
+
+    def run() -> None:
+        out = export_for_hub(args.model_dir, args.out_dir, overwrite=args.overwrite, results=args.results)
+        print(f"Wrote a standalone model folder to {out}/ (load it with trust_remote_code=True)")
+
+    return _report_errors("export", run)
+
+
+def _add_push(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("push", help="export a saved model standalone and upload it to the Hub")
+    parser.add_argument("model_dir", help="folder of a saved Pythia-VL / Mamba-VL model and processor")
+    parser.add_argument("repo_id", help="the Hub repository, e.g. my-org/mamba-vl-790m")
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument("--revision", default=None, help="branch to upload to (created if missing)")
+    parser.add_argument("--commit-message", default=None)
+    parser.add_argument("--results", nargs="*", default=[], help="vlm eval / vlm demo outputs for the model card")
+
+
+def _run_push(args: argparse.Namespace) -> int:
+    from modeling_vlm.standalone import push_to_hub_standalone
+
+    def run() -> None:
+        url = push_to_hub_standalone(
+            args.model_dir,
+            args.repo_id,
+            private=args.private,
+            revision=args.revision,
+            commit_message=args.commit_message,
+            results=args.results,
+        )
+        print(f"Uploaded {args.model_dir} to {url}")
+
+    return _report_errors("push", run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``vlm`` command."""
     parser = argparse.ArgumentParser(prog="vlm", description="Pythia-VL and Mamba-VL (Shaking Up VLMs, EMNLP 2024).")
@@ -262,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_probe(subparsers)
     _add_compare(subparsers)
     _add_train(subparsers)
+    _add_export(subparsers)
+    _add_push(subparsers)
     return parser
 
 
@@ -272,6 +321,8 @@ COMMANDS = {
     "eval": _run_eval,
     "probe": _run_probe,
     "compare": _run_compare,
+    "export": _run_export,
+    "push": _run_push,
 }
 
 

@@ -24,6 +24,7 @@ from transformers import Trainer, TrainingArguments, set_seed
 from transformers.integrations import is_tensorboard_available
 
 from modeling_vlm import VLForConditionalGeneration, VLProcessor
+from modeling_vlm.standalone import mark_standalone
 
 from .checkpoints import find_resume_checkpoint, is_complete_checkpoint, remove_incomplete_checkpoints
 from .collator import VLDataCollator
@@ -228,6 +229,8 @@ def train(
     with args.main_process_first(desc="finding the checkpoint to resume from"):
         checkpoint = resolve_resume(out, resume)
     model, processor, data = _prepare_run(recipe, args, checkpoint)
+    if args.push_to_hub and recipe.lora is None:
+        mark_standalone(model)  # every save (and so every push) is a folder transformers loads without this library
     restrict_fsdp_wrap_classes(model)
     trainer = RecipeTrainer(
         model=prepare_model(model, recipe),

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
-from training.cli import build_parser
+from processing import VLProcessor
+from training.cli import build_parser, main
 
 
 def test_unknown_backbone_is_rejected_listing_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["demo", "--backbones", "pythia,rwkv"])
     assert "rwkv" in capsys.readouterr().err
+
+
+def test_export_and_push_report_bad_input_in_one_line(
+    make_model: Callable, processor: VLProcessor, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    (tmp_path / "empty").mkdir()
+    assert main(["export", str(tmp_path / "empty"), str(tmp_path / "out")]) == 2
+    assert "vlm export: error:" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    saved = tmp_path / "saved"
+    make_model("pythia").save_pretrained(saved)
+    processor.save_pretrained(saved)
+    assert main(["export", str(saved), str(tmp_path / "out")]) == 0
+    assert "trust_remote_code=True" in capsys.readouterr().out and (tmp_path / "out" / "modeling_vlm.py").is_file()
+    assert main(["export", str(saved), str(tmp_path / "out")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["export", str(saved), str(tmp_path / "out"), "--overwrite"]) == 0
+    monkeypatch.setattr("modeling_vlm.standalone.get_token", lambda: None)
+    monkeypatch.setattr("modeling_vlm.standalone.HfApi", lambda: type("NoLogin", (), {"token": None})())
+    assert main(["push", str(saved), "me/model"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vlm push: error: not logged in") and "hf auth login" in err

@@ -236,7 +236,9 @@ class _FakeHub:
 
     def upload_folder(self, *, folder_path: str, **kwargs: Any) -> None:
         card = (Path(folder_path) / "README.md").read_text()
-        self.uploads.append({"files": sorted(p.name for p in Path(folder_path).iterdir()), "card": card, **kwargs})
+        config = json.loads((Path(folder_path) / "config.json").read_text())
+        files = sorted(p.name for p in Path(folder_path).iterdir())
+        self.uploads.append({"files": files, "card": card, "config": config, **kwargs})
 
 
 def test_push_to_hub_goes_through_the_trainer_with_the_recipe_card(
@@ -250,6 +252,12 @@ def test_push_to_hub_goes_through_the_trainer_with_the_recipe_card(
     assert final["repo_id"] == "user/tiny-vl" and final["ignore_patterns"] == ["_*", "checkpoint-*"]
     assert {"model.safetensors", "run_recipe.yaml", "README.md", "skipped_records.json"} <= set(final["files"])
     assert "## Training recipe" in final["card"] and "stage-instruction" in final["card"]
+    # What is pushed is standalone: the code files and the auto_map that load it with transformers alone.
+    assert {"modeling_vlm.py", "configuration_vlm.py", "processing_vlm.py", "image_processing_vlm.py"} <= set(
+        final["files"]
+    )
+    auto_map = final["config"]["auto_map"]
+    assert auto_map["AutoModelForImageTextToText"] == "modeling_vlm.PythiaVLForConditionalGeneration"
 
 
 def test_bad_input_fails_before_training(
