@@ -19,6 +19,7 @@ from transformers import AutoConfig, PretrainedConfig
 from .presets import PRESETS, VLPreset
 
 IMAGE_LAYOUTS = ("rows", "flat")
+TEXT_NORMS = ("rms_norm", "layer_norm")
 SUPPORTED_TRANSFORMERS = ("5.17", "6")
 """transformers releases this code supports: from the first (included) to the second (excluded)."""
 
@@ -132,7 +133,8 @@ class VLConfig(PretrainedConfig):
         self.text_config = _resolve_sub_config("text_config", self.text_config, spec.text_model_type)
         # The language model owns its head; mirror its tying so `PreTrainedModel` ties (Mamba) or not (Pythia).
         self.tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
-        if self.vision_hidden_size is None:
+        if self.vision_hidden_size is None and not getattr(self.vision_config, "model_args", None):
+            # timm model_args may change the width, so `num_features` then says nothing: the model reads the tower.
             self.vision_hidden_size = getattr(self.vision_config, "hidden_size", None) or getattr(
                 self.vision_config, "num_features", None
             )
@@ -150,6 +152,8 @@ class VLConfig(PretrainedConfig):
             raise ValueError(f"image_layout={self.image_layout!r} is not one of {IMAGE_LAYOUTS}.")
         for name in ("image_grid_size", "vision_hidden_size"):
             value = getattr(self, name)
+            if value is None and name == "vision_hidden_size" and self.vision_config.model_type == "timm_wrapper":
+                continue  # a timm config names its width only through the architecture: the model reads it
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         vocab_size = self.text_config.vocab_size
@@ -258,10 +262,24 @@ class PythiaVLConfig(VLConfig):
 
 
 class MambaVLConfig(VLConfig):
-    """Configuration of Mamba-VL: the vision-language model on a Mamba language model."""
+    """Configuration of Mamba-VL: the vision-language model on a Mamba language model.
+
+    Args:
+        text_norm (`str`): the norm of every Mamba block and of the final layer: `"rms_norm"` (transformers' Mamba,
+            the default) or `"layer_norm"` (LayerNorm with a bias: what the paper's released checkpoints hold, although
+            their config says `rms_norm: true`).
+    """
 
     model_type = "mamba_vl"
     backbone: ClassVar[str] = "mamba"
+
+    text_norm: str = "rms_norm"
+
+    def _validate_fields(self, spec: BackboneSpec) -> None:
+        """Raise a ValueError naming the first invalid field."""
+        super()._validate_fields(spec)
+        if self.text_norm not in TEXT_NORMS:
+            raise ValueError(f"text_norm={self.text_norm!r} is not one of {TEXT_NORMS}.")
 
 
 CONFIG_CLASSES: dict[str, type[VLConfig]] = {"pythia": PythiaVLConfig, "mamba": MambaVLConfig}

@@ -112,9 +112,22 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
     def __init__(self, config: VLConfig) -> None:
         super().__init__(config)
         self.vision_tower = AutoModel.from_config(config.vision_config)
+        width = _feature_width(self.vision_tower)
+        if config.vision_hidden_size is None:
+            # A timm config names its width only through the architecture and its model_args: read it off the tower.
+            config.vision_hidden_size = width
+        elif config.vision_hidden_size != width:
+            raise ValueError(
+                f"vision_hidden_size={config.vision_hidden_size}, but the {config.vision_config.model_type} tower "
+                f"emits features of width {width}; leave vision_hidden_size unset to take the tower's."
+            )
         self.multi_modal_projector = VLMultiModalProjector(config)
-        self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        self.language_model = self._build_language_model(config)
         self.post_init()
+
+    def _build_language_model(self, config: VLConfig) -> PreTrainedModel:
+        """The causal language model of `config.text_config`, through the Auto classes."""
+        return AutoModelForCausalLM.from_config(config.text_config)
 
     # -- accessors read by transformers / PEFT --------------------------------------------------------------------
     def get_input_embeddings(self) -> nn.Module:
@@ -314,6 +327,16 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
         return model_inputs
 
 
+def _feature_width(vision_tower: nn.Module) -> int:
+    """Width of the features a vision tower emits: its config's ``hidden_size``, or a timm model's ``num_features``."""
+    width = getattr(vision_tower.config, "hidden_size", None)
+    if width is None:
+        width = getattr(getattr(vision_tower, "timm_model", None), "num_features", None)
+    if not isinstance(width, int) or width <= 0:
+        raise ValueError(f"cannot tell the width of the {type(vision_tower).__name__} vision tower's features")
+    return width
+
+
 def generation_cache(outputs: ModelOutput) -> dict[str, Any]:
     """``{name: cache}`` of an output, under the one name the installed transformers uses (others alias it).
 
@@ -354,6 +377,18 @@ class MambaVLForConditionalGeneration(VLForConditionalGeneration):
         # Without the fused CUDA kernels, route transformers' Mamba scan to our fast scan (a no-op where they exist).
         enable_fast_mamba_scan()
         super().__init__(config)
+
+    def _build_language_model(self, config: MambaVLConfig) -> PreTrainedModel:
+        """transformers' Mamba; ``text_norm="layer_norm"`` makes its block and final norms LayerNorms with a bias."""
+        language_model = super()._build_language_model(config)
+        if config.text_norm == "layer_norm":
+            # The paper's checkpoints center and shift (nn.LayerNorm); MambaRMSNorm can represent neither. The blocks
+            # call `norm(x.to(norm.weight.dtype))`, so a LayerNorm drops in without touching transformers' code.
+            width, eps = config.text_config.hidden_size, config.text_config.layer_norm_epsilon
+            for block in language_model.backbone.layers:
+                block.norm = nn.LayerNorm(width, eps=eps)
+            language_model.backbone.norm_f = nn.LayerNorm(width, eps=eps)
+        return language_model
 
 
 MODEL_CLASSES: dict[str, type[VLForConditionalGeneration]] = {

@@ -1,8 +1,10 @@
-"""The ``vlm`` command: ``demo``, ``bench``, ``train``, ``eval``, ``probe``, ``compare``, ``export``, ``push``."""
+"""The ``vlm`` command: ``demo``, ``bench``, ``train``, ``eval``, ``probe``, ``compare``, ``export``, ``push``,
+``convert``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -169,9 +171,20 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--images", required=True, help="folder the annotations' image paths are relative to")
     parser.add_argument("--out", default="vlm-eval", help="writes OUT/<model>/<benchmark>/...")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="default: 32 (paper style: the paper's)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N samples of each benchmark")
     parser.add_argument("--instruction-first", action="store_true", help="task instruction before the image")
+    parser.add_argument(
+        "--prompt-style",
+        choices=["ours", "paper"],
+        default="ours",
+        help="paper: its scripts' prompts, turn-by-turn tokenization and new tokens (for converted checkpoints)",
+    )
     parser.add_argument("--name", default=None, help="the model's folder name under OUT (default: its own)")
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -191,6 +204,7 @@ def _run_eval(args: argparse.Namespace) -> int:
             max_new_tokens=args.max_new_tokens,
             limit=args.limit,
             instruction_first=args.instruction_first,
+            prompt_style=args.prompt_style,
             name=args.name,
             device=args.device,
             show_progress=not args.no_progress,
@@ -252,6 +266,50 @@ def _run_compare(args: argparse.Namespace) -> int:
     return _report_errors("compare", lambda: run_compare(args.runs, args.out))
 
 
+def _json_object(value: str) -> dict:
+    """An argparse type: a JSON object, e.g. '{"embed_dim": 64}'."""
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {value!r}: {err}") from err
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {value!r}")
+    return data
+
+
+def _add_convert(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "convert", help="convert one of the paper's released checkpoints (gpantaz/...) into a Pythia-VL / Mamba-VL"
+    )
+    parser.add_argument("src", help="a paper checkpoint folder, or a Hub id such as gpantaz/finetuned_mambavl_790m")
+    parser.add_argument("out", help="the model folder to write (must not exist)")
+    parser.add_argument("--tokenizer", default="EleutherAI/gpt-neox-20b", help="GPT-NeoX's tokenizer (id or folder)")
+    parser.add_argument(
+        "--vision-model-args", type=_json_object, default=None, help="extra timm arguments of the vision tower (JSON)"
+    )
+    parser.add_argument(
+        "--dtype", choices=["float32", "bfloat16", "float16"], default=None, help="default: the source's"
+    )
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    import torch
+
+    from modeling_vlm.convert_paper import convert_paper_checkpoint
+
+    def run() -> None:
+        out = convert_paper_checkpoint(
+            args.src,
+            args.out,
+            tokenizer=args.tokenizer,
+            vision_model_args=args.vision_model_args,
+            dtype=getattr(torch, args.dtype) if args.dtype else None,
+        )
+        print(f"Converted {args.src} into {out}/ (AutoModelForImageTextToText / AutoProcessor load it)")
+
+    return _report_errors("convert", run)
+
+
 def _add_export(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export", help="write a standalone copy of a saved model that transformers loads with trust_remote_code alone"
@@ -311,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(subparsers)
     _add_export(subparsers)
     _add_push(subparsers)
+    _add_convert(subparsers)
     return parser
 
 
@@ -323,6 +382,7 @@ COMMANDS = {
     "compare": _run_compare,
     "export": _run_export,
     "push": _run_push,
+    "convert": _run_convert,
 }
 
 

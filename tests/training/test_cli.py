@@ -37,3 +37,14 @@ def test_export_and_push_report_bad_input_in_one_line(
     assert main(["push", str(saved), "me/model"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vlm push: error: not logged in") and "hf auth login" in err
+
+
+def test_convert_reports_what_is_not_a_paper_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "src").mkdir()
+    assert main(["convert", str(tmp_path / "src"), str(tmp_path / "out")]) == 2
+    assert "config.json is missing" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert main(["convert", "not/a/hub/id", str(tmp_path / "out")]) == 2
+    assert "neither a checkpoint folder nor a Hub id" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["convert", "a", "b", "--vision-model-args", "[1, 2]"])
+    assert "expected a JSON object" in capsys.readouterr().err

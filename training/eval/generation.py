@@ -7,12 +7,13 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
+from transformers import BatchFeature
 
 from modeling_vlm import VLForConditionalGeneration, VLProcessor
 
 from ..templates import user_turn
 
-__all__ = ["generate_answers"]
+__all__ = ["generate_answers", "generate_from_ids"]
 
 
 @torch.inference_mode()
@@ -36,8 +37,33 @@ def generate_answers(
         ]
         inputs = processor(
             images=list(images[start : start + batch_size]), text=texts, padding_side="left", return_tensors="pt"
-        ).to(model.device)
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]  # (B, T_new)
-        answers.extend(text.strip() for text in processor.batch_decode(new_tokens, skip_special_tokens=True))
+        )
+        answers.extend(_greedy(model, processor, inputs, max_new_tokens))
     return answers
+
+
+def _greedy(model: VLForConditionalGeneration, processor: VLProcessor, inputs: Any, max_new_tokens: int) -> list[str]:
+    """Greedy continuation of a left-padded batch, decoded without special tokens and stripped."""
+    inputs = inputs.to(model.device)
+    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    new_tokens = output[:, inputs["input_ids"].shape[1] :]  # (B, T_new)
+    return [text.strip() for text in processor.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+@torch.inference_mode()
+def generate_from_ids(
+    model: VLForConditionalGeneration,
+    processor: VLProcessor,
+    images: Sequence[Any],
+    input_ids: Sequence[Sequence[int]],
+    max_new_tokens: int = 32,
+) -> list[str]:
+    """Greedy answers for prompts already tokenized (each holding its image block), as one left-padded batch."""
+    model.eval()
+    longest = max(len(ids) for ids in input_ids)
+    pad = processor.tokenizer.pad_token_id
+    ids = torch.tensor([[pad] * (longest - len(row)) + list(row) for row in input_ids])  # (B, L)
+    mask = torch.tensor([[0] * (longest - len(row)) + [1] * len(row) for row in input_ids])  # (B, L)
+    pixel_values = processor.image_processor(list(images), return_tensors="pt")["pixel_values"]  # (B, 3, H, W)
+    inputs = BatchFeature({"input_ids": ids, "attention_mask": mask, "pixel_values": pixel_values})
+    return _greedy(model, processor, inputs, max_new_tokens)

@@ -24,8 +24,9 @@ from tqdm.auto import tqdm
 from configuration import PRESETS, VLConfig, backbone_spec
 
 from .benchmarks import BenchmarkResult, EvalSample, get_benchmark
-from .generation import generate_answers
+from .generation import generate_answers, generate_from_ids
 from .paper import BENCHMARK_TO_PAPER_COLUMN, PAPER_MODELS, compare_with_paper
+from .paper_prompts import PAPER_MAX_NEW_TOKENS, paper_input_ids, paper_turns
 
 __all__ = [
     "EvalConfig",
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 INSTRUCTION_FIRST_SUFFIX = "-instruction-first"
+PAPER_PROMPTS_SUFFIX = "-paper-prompts"
+PROMPT_STYLES = ("ours", "paper")
+DEFAULT_MAX_NEW_TOKENS = 32
 
 
 @dataclass
@@ -51,9 +55,10 @@ class EvalConfig:
     images: str
     out: str = "vlm-eval"
     batch_size: int = 16
-    max_new_tokens: int = 32
+    max_new_tokens: int | None = None  # default: 32, or the paper's per benchmark with prompt_style="paper"
     limit: int | None = None  # first N samples of each benchmark
     instruction_first: bool = False  # the paper's task-aware encoding: instruction before the image
+    prompt_style: str = "ours"  # "paper": the paper's scripts' turns, tokenization and new tokens
     name: str | None = None  # the model's folder under ``out``; default: the model folder's name
     device: str | None = None  # default: cuda when available, else cpu
     show_progress: bool = True
@@ -65,8 +70,10 @@ class EvalConfig:
         for name in self.benchmarks:
             get_benchmark(name)  # raises listing the valid names
         for field in ("batch_size", "max_new_tokens"):
-            if getattr(self, field) <= 0:
+            if getattr(self, field) is not None and getattr(self, field) <= 0:
                 raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt_style={self.prompt_style!r} is not one of {', '.join(PROMPT_STYLES)}")
         if self.limit is not None and self.limit <= 0:
             raise ValueError(f"limit must be positive, got {self.limit}")
 
@@ -74,7 +81,14 @@ class EvalConfig:
     def model_name(self) -> str:
         """The model's folder name under ``out`` (task-aware runs get their own, so the two never mix on resume)."""
         name = self.name or Path(self.model).resolve().name
+        name += PAPER_PROMPTS_SUFFIX if self.prompt_style == "paper" else ""
         return name + INSTRUCTION_FIRST_SUFFIX if self.instruction_first else name
+
+    def new_tokens(self, benchmark: str) -> int:
+        """The generation budget of `benchmark`: the one given, the paper's (paper prompts), or 32."""
+        if self.max_new_tokens is not None:
+            return self.max_new_tokens
+        return PAPER_MAX_NEW_TOKENS[benchmark] if self.prompt_style == "paper" else DEFAULT_MAX_NEW_TOKENS
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -162,14 +176,21 @@ def _generate_missing(
     with path.open("a", encoding="utf-8") as handle:
         for start in tqdm(starts, desc=desc, disable=not config.show_progress, leave=False):
             batch = pending[start : start + config.batch_size]
-            images = [s.load_image() for s in batch]
-            answers = generate_answers(
-                model, processor, images, [s.prompt for s in batch], len(batch), config.max_new_tokens, False
-            )
+            answers = _answers(model, processor, batch, config, desc)
             for sample, answer in zip(batch, answers, strict=True):
                 record = {"sample_id": sample.sample_id, "prediction": answer, "references": sample.references}
                 handle.write(json.dumps(record) + "\n")
             handle.flush()
+
+
+def _answers(model: Any, processor: Any, batch: Sequence[EvalSample], config: EvalConfig, name: str) -> list[str]:
+    """Greedy answers for one batch in the configured prompt style."""
+    images = [s.load_image() for s in batch]
+    if config.prompt_style == "paper":
+        ids = [paper_input_ids(processor, paper_turns(name, s), config.instruction_first) for s in batch]
+        return generate_from_ids(model, processor, images, ids, config.new_tokens(name))
+    prompts = [s.prompt for s in batch]
+    return generate_answers(model, processor, images, prompts, len(batch), config.new_tokens(name), False)
 
 
 def evaluate_benchmark(
@@ -196,6 +217,8 @@ def evaluate_benchmark(
         "paper_column": BENCHMARK_TO_PAPER_COLUMN.get(name),
         "notes": result.notes,
         "instruction_first": bool(processor.instruction_first),
+        "prompt_style": config.prompt_style,
+        "max_new_tokens": config.new_tokens(name),
         "config": asdict(config),
     }
     (out_dir / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")

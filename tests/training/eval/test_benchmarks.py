@@ -240,7 +240,7 @@ def test_pope_splits(tmp_path: Path, split: str) -> None:
     samples = load_benchmark(f"pope_{split}", tmp_path, "/val2014")
     assert samples[0].prompt == VQA.format("Is there a snowboard in the image?")
     assert [s.references for s in samples] == [["yes"], ["no"]]
-    assert samples[0].extra == {"pope_split": split}
+    assert samples[0].extra == {"pope_split": split, "question": "Is there a snowboard in the image?"}
     result = score_benchmark(f"pope_{split}", ["Yes, there is.", "Yes"], samples)
     assert result.primary_metric == "f1"
     assert (result.scores["tp"], result.scores["fp"], result.scores["accuracy"]) == (1, 1, 0.5)

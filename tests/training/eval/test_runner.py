@@ -191,3 +191,38 @@ def test_results_markdown_adds_the_paper_table_for_a_paper_sized_model() -> None
     assert "## Compared with the paper's Mamba-VL-1.4B" in text
     assert "| VQAv2 | VQA accuracy (val) | 70.12 | 74.46 | -4.34 |" in text
     assert "Compared with the paper" not in results_markdown({**summary, "paper_model": None})
+
+
+def test_paper_prompt_style_generates_from_the_papers_ids_with_its_budgets(
+    benchmark_dir: Path, saved_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.eval.runner as runner
+
+    seen: list[tuple[list[list[int]], int]] = []
+    original = runner.generate_from_ids
+
+    def recording(model: Any, processor: Any, images: Any, ids: list[list[int]], max_new_tokens: int) -> Any:
+        seen.append((ids, max_new_tokens))
+        return original(model, processor, images, ids, 2)  # the budgets are recorded; two tokens keep this short
+
+    monkeypatch.setattr(runner, "generate_from_ids", recording)
+    out, model = tmp_path / "eval", saved_models["pythia"]
+    args = _eval_args(model, benchmark_dir, out, "--prompt-style", "paper", "--limit", "2")
+    args.remove("--max-new-tokens"), args.remove("3")
+    assert main(args) == 0
+    model_dir = out / "tiny-pythia-paper-prompts"
+    metrics = {name: json.loads((model_dir / name / "metrics.json").read_text()) for name in NUM_SAMPLES}
+    assert {n: (m["prompt_style"], m["max_new_tokens"]) for n, m in metrics.items()} == {
+        "vqav2_val": ("paper", 15), "pope_random": ("paper", 120)
+    }  # fmt: skip
+    assert [budget for _, budget in seen] == [15, 120]
+    from processing import VLProcessor
+
+    processor = VLProcessor.from_pretrained(model)
+    tokens = processor.tokenizer
+    # VQAv2: the image block, the template, then "\nQuestion: {q}\nAnswer: " tokenized on its own.
+    first = seen[0][0][0]
+    expected = (processor.image_block_ids + tokens("Answer the question using a single word or phrase.",
+                add_special_tokens=False)["input_ids"] + tokens("\nQuestion: What color is object 0?\nAnswer: ",
+                add_special_tokens=False)["input_ids"])  # fmt: skip
+    assert first == expected

@@ -34,10 +34,11 @@ def _read_v7w_telling(paths: Mapping[str, Path], image_root: Path, split: str = 
         wrong = [str(c).strip() for c in list_field(qa, "multiple_choices", where)]
         options, index = shuffled_options(str_field(qa, "answer", where), wrong, f"v7w_telling:{qa_id}")
         extra = {"options": options, "answer_index": index, "type": qa.get("type")}
+        extra["question"] = str_field(qa, "question", where)
         yield EvalSample(
             str(qa_id),
             image_root / str_field(image, "filename", where),
-            multiple_choice_prompt(str_field(qa, "question", where), options),
+            multiple_choice_prompt(extra["question"], options),
             [OPTION_LETTERS[index]],
             "multiple_choice",
             extra,
@@ -77,8 +78,10 @@ def _read_v7w_pointing(paths: Mapping[str, Path], image_root: Path, split: str =
             xywh = [field(b, key, f"{path} box {box_id!r}") for key in ("x", "y", "width", "height")]
             candidates.append(normalised_box(xywh, width, height, f"{path} box {box_id!r}"))
         options = [format_box(c, 1.0, 1.0) for c in candidates]  # candidates are normalised already
+        question = str_field(qa, "question", where)
         extra = {"options": options, "candidate_boxes": candidates, "answer_index": index, "box_ids": ids}
-        prompt = multiple_choice_prompt(str_field(qa, "question", where), options)
+        extra["question"] = question
+        prompt = multiple_choice_prompt(question, options)
         yield EvalSample(str(qa_id), image_path, prompt, [OPTION_LETTERS[index]], "pointing", extra)
 
 
@@ -91,8 +94,9 @@ def _read_vsr(paths: Mapping[str, Path], image_root: Path) -> Iterator[EvalSampl
         if label not in (0, 1, True, False, "0", "1", "True", "False", "true", "false"):
             raise ValueError(f"{where}: field 'label' must be 0/1 or true/false, got {label!r}")
         truth = "True" if str(label).lower() in ("1", "true") else "False"
-        prompt = vsr_prompt(str_field(record, "caption", where))
-        extra = {"relation": record["relation"]} if "relation" in record else {}
+        caption = str_field(record, "caption", where)
+        extra = {"caption": caption, **({"relation": record["relation"]} if "relation" in record else {})}
+        prompt = vsr_prompt(caption)
         sample_id = str(record.get("id", i))
         yield EvalSample(sample_id, image_root / str_field(record, "image", where), prompt, [truth], "vsr", extra)
 
@@ -112,10 +116,11 @@ def _read_ai2d(paths: Mapping[str, Path], image_root: Path) -> Iterator[EvalSamp
             index = answer
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(options):
             raise ValueError(f"{where}: field 'answer' must index one of the {len(options)} options, got {answer!r}")
-        prompt = multiple_choice_prompt(str_field(record, "question", where), options)
+        question = str_field(record, "question", where)
+        prompt = multiple_choice_prompt(question, options)
         sample_id = str(record.get("id", record.get("question_id", i)))
         image = image_root / str_field(record, "image", where)
-        extra = {"options": options, "answer_index": index}
+        extra = {"options": options, "answer_index": index, "question": question}
         yield EvalSample(sample_id, image, prompt, [OPTION_LETTERS[index]], "multiple_choice", extra)
 
 

@@ -57,7 +57,7 @@ def _read_refcoco(paths: Mapping[str, Path], image_root: Path, split: str) -> It
         for j, sentence in enumerate(list_field(ref, "sentences", where)):
             expression = str_field(sentence, "sent", f"{where}.sentences[{j}]")
             sample_id = f"{ref_id}_{sentence.get('sent_id', j)}"
-            extra = {"ref_id": ref_id, "ann_id": ann_id, "image_id": image_id}
+            extra = {"ref_id": ref_id, "ann_id": ann_id, "image_id": image_id, "expression": expression}
             yield EvalSample(sample_id, image_path, grounding_prompt(expression), [box], "grounding", extra)
 
 

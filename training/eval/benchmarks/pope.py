@@ -22,10 +22,11 @@ def _read_pope(paths: Mapping[str, Path], image_root: Path, split: str) -> Itera
         label = str(field(record, "label", where)).strip().lower()
         if label not in ("yes", "no"):
             raise ValueError(f"{where}: field 'label' must be 'yes' or 'no', got {record['label']!r}")
-        prompt = vqa_prompt(str_field(record, "text", where))
+        question = str_field(record, "text", where)
         sample_id = str(record.get("question_id", i))
         image = image_root / str_field(record, "image", where)
-        yield EvalSample(sample_id, image, prompt, [label], "pope", {"pope_split": split})
+        extra = {"pope_split": split, "question": question}
+        yield EvalSample(sample_id, image, vqa_prompt(question), [label], "pope", extra)
 
 
 SPECS: tuple[BenchmarkSpec, ...] = tuple(

@@ -33,7 +33,8 @@ def _read_vqav2(paths: Mapping[str, Path], image_root: Path) -> Iterator[EvalSam
             raise ValueError(f"{a_path} annotations[{j}]: no answers")
         image_id = int(field(question, "image_id", where))
         extra = {k: ann[k] for k in ("question_type", "answer_type", "multiple_choice_answer") if k in ann}
-        prompt = vqa_prompt(str_field(question, "question", where))
+        extra["question"] = str_field(question, "question", where)
+        prompt = vqa_prompt(extra["question"])
         yield EvalSample(str(qid), image_root / f"COCO_val2014_{image_id:012d}.jpg", prompt, answers, "vqa", extra)
 
 
@@ -46,9 +47,10 @@ def _read_textvqa(paths: Mapping[str, Path], image_root: Path) -> Iterator[EvalS
         if not answers:
             raise ValueError(f"{where}: no answers")
         image_id = str(field(entry, "image_id", where))
-        prompt = vqa_prompt(str_field(entry, "question", where))
+        question = str_field(entry, "question", where)
         sample_id = str(entry.get("question_id", i))
-        yield EvalSample(sample_id, image_root / f"{image_id}.jpg", prompt, answers, "vqa", {"image_id": image_id})
+        extra = {"image_id": image_id, "question": question, "ocr_tokens": list(entry.get("ocr_tokens") or [])}
+        yield EvalSample(sample_id, image_root / f"{image_id}.jpg", vqa_prompt(question), answers, "vqa", extra)
 
 
 def _read_gqa(paths: Mapping[str, Path], image_root: Path) -> Iterator[EvalSample]:
@@ -59,10 +61,10 @@ def _read_gqa(paths: Mapping[str, Path], image_root: Path) -> Iterator[EvalSampl
         raise ValueError(f"{path}: expected an object mapping question ids to questions")
     for qid, entry in data.items():
         where = f"{path} [{qid!r}]"
-        prompt = vqa_prompt(str_field(entry, "question", where))
+        question = str_field(entry, "question", where)
         answer = str_field(entry, "answer", where)
         image = image_root / f"{field(entry, 'imageId', where)}.jpg"
-        yield EvalSample(str(qid), image, prompt, [answer], "short_answer", {})
+        yield EvalSample(str(qid), image, vqa_prompt(question), [answer], "short_answer", {"question": question})
 
 
 SPECS: tuple[BenchmarkSpec, ...] = (
