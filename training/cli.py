@@ -165,10 +165,28 @@ def _benchmark_names(value: str) -> tuple[str, ...]:
 
 def _add_eval(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="evaluate a saved model on the paper's benchmarks (resumable)")
-    parser.add_argument("--model", required=True, help="folder of a saved Pythia-VL / Mamba-VL model and processor")
-    parser.add_argument("--benchmarks", required=True, type=_benchmark_names, help="e.g. vqav2_val,pope_random")
-    parser.add_argument("--annotations", required=True, help="folder holding the benchmarks' annotation files")
-    parser.add_argument("--images", required=True, help="folder the annotations' image paths are relative to")
+    parser.add_argument("--model", help="folder of a saved Pythia-VL / Mamba-VL model and processor")
+    parser.add_argument("--benchmarks", type=_benchmark_names, help="e.g. vqav2_val,pope_random")
+    parser.add_argument("--list", action="store_true", help="print the benchmarks, their files and folders; exit")
+    parser.add_argument("--data-root", help="folder holding each benchmark's release under its --list folder")
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="NAME=ANNOTATIONS[:IMAGES]",
+        help="one benchmark's annotation folder (and image folder; default: the same); repeatable",
+    )
+    parser.add_argument(
+        "--split", action="append", default=[], metavar="NAME=SPLIT", help="e.g. refcocog_test=google/val"
+    )
+    parser.add_argument("--annotations", help="one folder holding the annotation files of every benchmark run")
+    parser.add_argument("--images", help="the folder their image paths are relative to (with --annotations)")
+    parser.add_argument(
+        "--source",
+        choices=["files", "lmms-eval"],
+        default="files",
+        help="lmms-eval: its Hugging Face datasets (a local copy under --data-root, else the Hub)",
+    )
     parser.add_argument("--out", default="vlm-eval", help="writes OUT/<model>/<benchmark>/...")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument(
@@ -193,12 +211,28 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
 def _run_eval(args: argparse.Namespace) -> int:
     from .eval.runner import EvalConfig, run_eval
 
+    if args.list:
+        from .eval.data_sources import layout_table
+
+        print(layout_table())
+        return 0
+    for option in ("model", "benchmarks"):
+        if getattr(args, option) is None:
+            print(f"vlm eval: error: --{option} is required (or --list)", file=sys.stderr)
+            return 2
+
     def run() -> None:
+        from .eval.data_sources import parse_assignments
+
         config = EvalConfig(
             model=args.model,
             benchmarks=args.benchmarks,
             annotations=args.annotations,
             images=args.images,
+            data_root=args.data_root,
+            data=parse_assignments(args.data, "--data"),
+            splits=parse_assignments(args.split, "--split"),
+            source=args.source,
             out=args.out,
             batch_size=args.batch_size,
             max_new_tokens=args.max_new_tokens,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from configuration import PRESETS, VLConfig, backbone_spec
 
 from .benchmarks import BenchmarkResult, EvalSample, get_benchmark
+from .data_sources import SOURCES, load_samples
 from .generation import generate_answers, generate_from_ids
 from .paper import BENCHMARK_TO_PAPER_COLUMN, PAPER_MODELS, compare_with_paper
 from .paper_prompts import PAPER_MAX_NEW_TOKENS, paper_input_ids, paper_turns
@@ -41,6 +42,7 @@ __all__ = [
 
 INSTRUCTION_FIRST_SUFFIX = "-instruction-first"
 PAPER_PROMPTS_SUFFIX = "-paper-prompts"
+LMMS_EVAL_SUFFIX = "-lmms-eval"
 PROMPT_STYLES = ("ours", "paper")
 DEFAULT_MAX_NEW_TOKENS = 32
 
@@ -51,8 +53,12 @@ class EvalConfig:
 
     model: str
     benchmarks: tuple[str, ...]
-    annotations: str
-    images: str
+    annotations: str | None = None  # one folder for every benchmark of the run (with ``images``)
+    images: str | None = None
+    data_root: str | None = None  # every benchmark's release under its folder (``vlm eval --list``)
+    data: dict[str, str] = field(default_factory=dict)  # benchmark -> "ANNOTATIONS[:IMAGES]"
+    splits: dict[str, str] = field(default_factory=dict)  # benchmark -> split (default: the paper's)
+    source: str = "files"  # "lmms-eval": lmms-eval's Hugging Face datasets (a local copy under data_root, or the Hub)
     out: str = "vlm-eval"
     batch_size: int = 16
     max_new_tokens: int | None = None  # default: 32, or the paper's per benchmark with prompt_style="paper"
@@ -69,9 +75,19 @@ class EvalConfig:
             raise ValueError("benchmarks is empty; name at least one")
         for name in self.benchmarks:
             get_benchmark(name)  # raises listing the valid names
-        for field in ("batch_size", "max_new_tokens"):
-            if getattr(self, field) is not None and getattr(self, field) <= 0:
-                raise ValueError(f"{field} must be positive, got {getattr(self, field)}")
+        for name in ("batch_size", "max_new_tokens"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source={self.source!r} is not one of {', '.join(SOURCES)}")
+        if (self.annotations is None) != (self.images is None):
+            raise ValueError("annotations and images go together: give both folders, or neither")
+        for name in self.data:
+            get_benchmark(name)
+        for name, split in self.splits.items():
+            spec = get_benchmark(name)  # raises listing the valid names
+            if self.source == "files":
+                spec.check_split(split)  # raises listing the valid splits
         if self.prompt_style not in PROMPT_STYLES:
             raise ValueError(f"prompt_style={self.prompt_style!r} is not one of {', '.join(PROMPT_STYLES)}")
         if self.limit is not None and self.limit <= 0:
@@ -82,6 +98,7 @@ class EvalConfig:
         """The model's folder name under ``out`` (task-aware runs get their own, so the two never mix on resume)."""
         name = self.name or Path(self.model).resolve().name
         name += PAPER_PROMPTS_SUFFIX if self.prompt_style == "paper" else ""
+        name += LMMS_EVAL_SUFFIX if self.source == "lmms-eval" else ""  # its sample ids are the datasets' own
         return name + INSTRUCTION_FIRST_SUFFIX if self.instruction_first else name
 
     def new_tokens(self, benchmark: str) -> int:
@@ -163,7 +180,7 @@ def _check_samples(name: str, samples: Sequence[EvalSample]) -> None:
         if sample.sample_id in seen:
             raise ValueError(f"{name}: sample id {sample.sample_id!r} occurs twice; resuming needs unique ids")
         seen.add(sample.sample_id)
-    missing = [s.image_path for s in samples if not s.image_path.is_file()]
+    missing = [s.image_path for s in samples if not s.embedded and not s.image_path.is_file()]
     if missing:
         raise FileNotFoundError(f"{name}: {len(missing)} image file(s) not found, the first: {missing[0]}")
 
@@ -194,9 +211,16 @@ def _answers(model: Any, processor: Any, batch: Sequence[EvalSample], config: Ev
 
 
 def evaluate_benchmark(
-    model: Any, processor: Any, name: str, samples: Sequence[EvalSample], out_dir: Path, config: EvalConfig
+    model: Any,
+    processor: Any,
+    name: str,
+    samples: Sequence[EvalSample],
+    out_dir: Path,
+    config: EvalConfig,
+    skipped: Mapping[str, int] | None = None,
 ) -> BenchmarkResult:
-    """Generate the answers not yet in ``out_dir/predictions.jsonl``, score all ``samples``, write metrics.json."""
+    """Generate the answers not yet in ``out_dir/predictions.jsonl``, score all ``samples``, write metrics.json
+    (with the annotations the reader ``skipped``, by reason)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "predictions.jsonl"
     saved = read_predictions(path)
@@ -214,6 +238,9 @@ def evaluate_benchmark(
         "primary": result.primary,
         "scores": result.scores,
         "num_samples": len(samples),
+        "skipped": dict(skipped or {}),
+        "split": config.splits.get(name, get_benchmark(name).split),
+        "source": config.source,
         "paper_column": BENCHMARK_TO_PAPER_COLUMN.get(name),
         "notes": result.notes,
         "instruction_first": bool(processor.instruction_first),
@@ -254,6 +281,11 @@ def results_markdown(summary: dict[str, Any]) -> str:
         row = [name, record["task"], record["primary_metric"], f"{100 * record['primary']:.2f}"]
         lines.append("| " + " | ".join([*row, str(record["num_samples"])]) + " |")
     notes = sorted({f"{k}: {v}" for r in summary["benchmarks"].values() for k, v in r["notes"].items()})
+    notes += [
+        f"{name}: {count} annotation(s) skipped, not scored ({reason})"
+        for name, record in summary["benchmarks"].items()
+        for reason, count in record.get("skipped", {}).items()
+    ]
     if notes:
         lines += ["", "Notes: " + "; ".join(notes)]
     paper_model = summary.get("paper_model")
@@ -280,16 +312,18 @@ def _model_info(model: Any, processor: Any, config: EvalConfig) -> dict[str, Any
 
 def run_eval(config: EvalConfig) -> dict[str, Any]:
     """Evaluate the model on every benchmark (resuming from saved predictions); return the model summary."""
-    samples = {}
+    samples, skipped = {}, {}
     for name in config.benchmarks:  # read every annotation file first: a bad path fails before the model loads
-        samples[name] = get_benchmark(name).load(config.annotations, config.images, limit=config.limit)
+        samples[name], skipped[name] = load_samples(name, config)
         _check_samples(name, samples[name])
+        for reason, count in skipped[name].items():
+            print(f"{name}: skipped {count} annotation(s), not scored: {reason}", flush=True)
     model, processor = load_model(config.model, config.device)
     if config.instruction_first:
         processor.instruction_first = True
     model_dir = Path(config.out) / config.model_name
     for name, items in samples.items():
-        result = evaluate_benchmark(model, processor, name, items, model_dir / name, config)
+        result = evaluate_benchmark(model, processor, name, items, model_dir / name, config, skipped[name])
         print(f"{name}: {result.primary_metric} = {100 * result.primary:.2f} ({len(items)} samples)", flush=True)
     summary = model_summary(model_dir, _model_info(model, processor, config))
     (model_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from training.eval import benchmarks, paper
+from tests.training.releases.release_fixtures import py2_pickle, write_ai2d, write_refer
+from training.eval import benchmarks, metrics, paper
 from training.eval.benchmarks import (
     BENCHMARKS,
     EvalSample,
@@ -248,71 +249,139 @@ def test_pope_splits(tmp_path: Path, split: str) -> None:
     assert result.primary == pytest.approx(2 / 3)
 
 
-def test_ai2d_answer_index_forms(tmp_path: Path) -> None:
-    _write_jsonl(
-        tmp_path / "ai2d_test.jsonl",
-        [{"question": "Which stage?", "options": ["egg", "larva", "pupa", "adult"], "answer": "2",
-          "image": "images/1.png", "id": "q1"},
-         {"question": "What eats grass?", "options": ["cow", "lion"], "answer": 0, "image": "images/2.png"},
-         {"question": "Q?", "options": ["x", "y", "z"], "answer": "B", "image": "images/3.png"}],
-    )  # fmt: skip
-    samples = load_benchmark("ai2d_test", tmp_path, "/ai2d")
-    assert [s.references for s in samples] == [["C"], ["A"], ["B"]]
-    assert samples[0].sample_id == "q1" and samples[1].sample_id == "1"
-    assert samples[1].prompt == f"{MC_HEAD}What eats grass?\nA: cow\nB: lion\nAnswer:"
-    assert samples[0].image_path == Path("/ai2d/images/1.png")
-    assert score_benchmark("ai2d_test", ["C", "B", "(B)"], samples).per_sample == [1.0, 0.0, 1.0]
+def test_pope_primary_scores_follow_the_official_rule_and_strict_ones_ours(tmp_path: Path) -> None:
+    # AoiDragon/POPE evaluate.py: keep the first sentence, drop commas, split on spaces; "no" when a word is exactly
+    # "No", "no" or "not", else "yes" -- so a rambling or empty answer counts as "yes".
+    cases = [("No, there is not.", "no"), ("Yes.", "yes"), ("There is no dog", "no"), ("Not at all", "yes"),
+             ("NO", "yes"), ("", "yes"), ("Yes. No", "yes"), ("I do not know", "no"), ("Nope", "yes"),
+             ("no.", "no"), ("a cat, not", "no")]  # fmt: skip
+    assert [metrics.pope_official_answer(text) for text, _ in cases] == [answer for _, answer in cases]
+    _write_jsonl(tmp_path / "coco_pope_random.json",
+                 [{"question_id": i, "image": "x.jpg", "text": "Is there a dog?", "label": label}
+                  for i, label in enumerate(["no", "yes", "no", "yes"])])  # fmt: skip
+    samples = load_benchmark("pope_random", tmp_path, tmp_path)
+    result = score_benchmark("pope_random", ["There is no dog.", "Maybe", "a dog", "Yes"], samples)
+    # official answers: no, yes, yes, yes -> tp 2, fp 1, tn 1, fn 0
+    assert result.per_sample == [1.0, 1.0, 0.0, 1.0]
+    assert (result.scores["accuracy"], result.scores["precision"], result.scores["recall"]) == (0.75, 2 / 3, 1.0)
+    assert result.primary == pytest.approx(0.8)
+    assert result.scores["strict_accuracy"] == 0.5 and result.scores["strict_invalid"] == 2  # "Maybe", "a dog"
+    assert "official POPE rule" in result.notes["pope"]
 
 
-# --------------------------------------------------------------------------------------------------------- grounding
+def test_nocaps_reports_cider_per_domain_beside_the_overall(tmp_path: Path) -> None:
+    domains = ["in-domain", "near-domain", "out-domain", "in-domain"]
+    _write_json(tmp_path / "nocaps_val_4500_captions.json", {
+        "images": [{"id": i, "file_name": f"{i}.jpg", "domain": d} for i, d in enumerate(domains)],
+        "annotations": [{"image_id": i, "id": 10 * i + k, "caption": c} for i in range(4)
+                        for k, c in enumerate([f"a red bus number {i}", f"the red bus {i} on a road"])],
+    })  # fmt: skip
+    samples = load_benchmark("nocaps_val", tmp_path, tmp_path)
+    predictions = ["a red bus number 0", "a green tree", "the red bus 2 on a road", "a dog"]
+    scores = score_benchmark("nocaps_val", predictions, samples).scores
+    assert set(scores) == {"cider", "cider_in-domain", "cider_near-domain", "cider_out-domain"}
+    for domain in ("in-domain", "near-domain", "out-domain"):
+        chosen = [i for i, d in enumerate(domains) if d == domain]
+        alone = metrics.cider([predictions[i] for i in chosen], [samples[i].references for i in chosen])
+        assert scores[f"cider_{domain}"] == pytest.approx(alone.score)  # each domain scored as its own corpus
 
 
-def _refcoco_data() -> dict[str, Any]:
-    """A two-ref RefCOCO file in the single-JSON form (refs + COCO annotations + images)."""
-    return {
-        "refs": [
-            {"ref_id": 0, "image_id": 1, "ann_id": 100, "split": "testA", "category_id": 1,
-             "sentences": [{"sent": "man on left", "sent_id": 7}, {"sent": "left guy.", "sent_id": 8}]},
-            {"ref_id": 1, "image_id": 1, "ann_id": 101, "split": "testB", "sentences": [{"sent": "red car"}]},
-        ],
-        "annotations": [{"id": 100, "image_id": 1, "bbox": [64, 48, 128, 96], "category_id": 1},
-                        {"id": 101, "image_id": 1, "bbox": [0, 0, 640, 480], "category_id": 3}],
-        "images": [{"id": 1, "file_name": "COCO_train2014_000000000001.jpg", "width": 640, "height": 480}],
-    }  # fmt: skip
+def test_vsr_zero_shot_split_is_selectable(tmp_path: Path) -> None:
+    _write_jsonl(tmp_path / "random" / "test.jsonl", [{"image": "1.jpg", "caption": "A is on B.", "label": 1}])
+    _write_jsonl(tmp_path / "zeroshot" / "test.jsonl",
+                 [{"image": "2.jpg", "caption": "C is under D.", "label": 0}] * 2)  # fmt: skip
+    assert [s.references for s in get_benchmark("vsr_test").load(tmp_path, tmp_path)] == [["True"]]
+    zero_shot = get_benchmark("vsr_test").load(tmp_path, [tmp_path / "train2017", tmp_path], split="zeroshot")
+    assert [s.references for s in zero_shot] == [["False"], ["False"]]
+    assert zero_shot[0].image_path == tmp_path / "train2017" / "2.jpg"  # not in either folder: the first one's path
+    (tmp_path / "2.jpg").write_bytes(b"")
+    assert get_benchmark("vsr_test").load(tmp_path, [tmp_path / "x", tmp_path], split="zeroshot")[0].image_path == (
+        tmp_path / "2.jpg"
+    )  # found in the second folder (VSR spans COCO train2017 and val2017)
+    with pytest.raises(ValueError, match="vsr_test: unknown split 'test'; valid splits: random, zeroshot"):
+        get_benchmark("vsr_test").load(tmp_path, tmp_path, split="test")
 
 
-def test_refcoco_one_sample_per_sentence(tmp_path: Path) -> None:
-    _write_json(tmp_path / "refcoco.json", _refcoco_data())
-    samples = load_benchmark("refcoco_testA", tmp_path, "/coco/train2014")
-    assert [s.sample_id for s in samples] == ["0_7", "0_8"]
+# --------------------------------------------------------------------------------------------------- AI2D release
+
+
+def test_ai2d_reads_the_release_folders_with_lettered_options(tmp_path: Path) -> None:
+    folder = write_ai2d(tmp_path)
+    samples = load_benchmark("ai2d_test", folder, folder / "images")
+    assert [s.sample_id for s in samples] == ["0.png-0", "0.png-1", "2.png-0"]  # the images of ai2d_test_ids.csv
+    assert samples[0].prompt == (
+        f"{MC_HEAD}Which stage comes after the egg?\nA: adult\nB: larva\nC: pupa\nD: nymph\nAnswer:"
+    )
+    assert [s.references for s in samples] == [["B"], ["D"], ["B"]]
+    assert samples[0].image_path == folder / "images" / "0.png"
+    assert samples[0].extra["ocr_text"] == "OCR text:\nA: egg\nB: larva"
+    assert score_benchmark("ai2d_test", ["B", "(D)", "C"], samples).per_sample == [1.0, 1.0, 0.0]
+    train = get_benchmark("ai2d_test").load(folder, folder / "images", split="train")
+    assert [s.sample_id for s in train] == ["1.png-0"]
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "questions")) + ".*ai2d-all.zip"):
+        load_benchmark("ai2d_test", tmp_path, tmp_path)  # the folder above the release: names what it looked for
+
+
+# ---------------------------------------------------------------------------------------------- REFER release
+
+
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_refcoco_reads_the_refer_release_one_sample_per_expression(tmp_path: Path, protocol: int) -> None:
+    root = write_refer(tmp_path, protocol=protocol)
+    images = root / "images" / "mscoco" / "images" / "train2014"
+    samples = load_benchmark("refcoco_testA", root, images)
+    assert [s.sample_id for s in samples] == ["0_0", "0_1"]
     assert samples[0].prompt == "Locate the region that is described by:\nman on left."
     assert samples[1].prompt == "Locate the region that is described by:\nleft guy."
+    # bbox [64, 48, 128, 96] (x, y, w, h pixels) in a 640 x 480 image -> [0.1, 0.1, 0.3, 0.3]
     assert samples[0].references == [pytest.approx([0.1, 0.1, 0.3, 0.3])]
-    assert samples[0].image_path == Path("/coco/train2014/COCO_train2014_000000000001.jpg")
+    assert samples[0].image_path == images / "COCO_train2014_000000000001.jpg"
     result = score_benchmark("refcoco_testA", ["[0.10,0.10,0.30,0.30]", "[0.5,0.5,0.9,0.9]"], samples)
     assert result.per_sample == [1.0, 0.0] and result.primary == 0.5
-    assert [s.sample_id for s in load_benchmark("refcoco_testB", tmp_path, "/x")] == ["1_0"]
+    assert [s.prompt.split("\n")[1] for s in load_benchmark("refcoco+_testA", root, images)] == ["man wearing blue."]
+    [g] = load_benchmark("refcocog_test", root, images)  # RefCOCOg: umd split by default
+    assert g.prompt.endswith("a man standing on the left side.") and g.references == [
+        pytest.approx([0.1] * 2 + [0.3] * 2)
+    ]
 
 
-@pytest.mark.parametrize(("name", "file", "split"), [("refcoco+_testB", "refcoco+.json", "testB"),
-                                                     ("refcocog_test", "refcocog.json", "test")])  # fmt: skip
-def test_refcoco_plus_and_g_with_separate_instances_file(tmp_path: Path, name: str, file: str, split: str) -> None:
-    data = _refcoco_data()
-    data["refs"][1]["split"] = split
-    _write_json(tmp_path / file, {"refs": data["refs"]})
-    with pytest.raises(FileNotFoundError, match="instances"):
-        load_benchmark(name, tmp_path, "/x")
-    _write_json(tmp_path / "instances.json", {"annotations": data["annotations"], "images": data["images"]})
-    [s] = load_benchmark(name, tmp_path, "/x")
-    assert s.references == [[0.0, 0.0, 1.0, 1.0]] and s.task == "grounding"
+def test_refcoco_degenerate_and_outside_boxes_are_skipped_and_counted(tmp_path: Path) -> None:
+    root = write_refer(tmp_path)
+    samples, skipped = get_benchmark("refcoco_testB").load_with_report(root, root)
+    assert [s.sample_id for s in samples] == ["1_10"]
+    assert samples[0].references == [[0.0, 0.0, 1.0, 1.0]]
+    assert skipped == {"degenerate box (zero or negative width or height)": 1, "box outside the image": 1}
 
 
-def test_refcoco_missing_annotation_names_it(tmp_path: Path) -> None:
-    data = _refcoco_data()
-    data["annotations"] = data["annotations"][1:]
-    _write_json(tmp_path / "refcoco.json", data)
-    with pytest.raises(ValueError, match=r"ann_id 100 .*refcoco\.json"):
-        load_benchmark("refcoco_testA", tmp_path, "/x")
+def test_refcoco_other_splits_are_selectable_and_unknown_ones_listed(tmp_path: Path) -> None:
+    root = write_refer(tmp_path)
+    spec = get_benchmark("refcocog_test")
+    assert [s.sample_id for s in spec.load(root, root, split="google/val")] == ["0_0"]
+    assert [s.sample_id for s in get_benchmark("refcoco_testA").load(root, root, split="unc/val")] == ["5_50"]
+    with pytest.raises(ValueError, match=r"refcocog refs\(umd\)\.p: no expression of split 'testA'; this release "
+                                         r"has: test, val"):  # fmt: skip
+        spec.load(root, root, split="umd/testA")
+    with pytest.raises(
+        ValueError, match="refcocog_test: unknown splitBy 'unc' in split 'unc/test'; valid: umd, google"
+    ):
+        spec.load(root, root, split="unc/test")
+    with pytest.raises(ValueError, match=r"must read <splitBy>/<split>, e.g\. umd/test"):
+        spec.load(root, root, split="test")
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "nowhere" / "refcocog" / "refs(umd).p"))
+                       + r" \(from https://github.com/lichengunc/refer"):  # fmt: skip
+        spec.load(tmp_path / "nowhere", root)
+
+
+def test_a_benchmark_with_no_samples_is_an_error_naming_files_and_split(tmp_path: Path) -> None:
+    root = write_refer(tmp_path)
+    refs = [{"ref_id": 0, "ann_id": 102, "image_id": 2, "split": "testB", "sentences": [{"sent": "x", "sent_id": 0}]}]
+    (root / "refcoco+" / "refs(unc).p").write_bytes(py2_pickle(refs))  # its only testB box is degenerate
+    with pytest.raises(ValueError, match=re.escape(f"refcoco+_testB: no samples in {root / 'refcoco+'}") +
+                       r".*for split 'unc/testB' \(\{'degenerate box.*': 1\} skipped\)"):  # fmt: skip
+        load_benchmark("refcoco+_testB", root, root)
+    (tmp_path / "coco_pope_popular.json").write_text("")
+    with pytest.raises(ValueError, match=r"pope_popular: no samples in .*coco_pope_popular\.json for split None"):
+        load_benchmark("pope_popular", tmp_path, tmp_path)
 
 
 # --------------------------------------------------------------------------------------- registry, errors, lazy images

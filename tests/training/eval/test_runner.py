@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from configuration import MambaVLConfig, PythiaVLConfig
+from tests.training.releases.release_fixtures import write_ai2d, write_refer
 from training.cli import main
 from training.eval.runner import paper_model_for, read_predictions, results_markdown
 
@@ -226,3 +227,141 @@ def test_paper_prompt_style_generates_from_the_papers_ids_with_its_budgets(
                 add_special_tokens=False)["input_ids"] + tokens("\nQuestion: What color is object 0?\nAnswer: ",
                 add_special_tokens=False)["input_ids"])  # fmt: skip
     assert first == expected
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# One data root, per-benchmark locations, splits, lmms-eval
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def coco_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root as ``vlm eval --list`` documents it: COCO 2014 images once, each benchmark's release beside them.
+
+    Karpathy's image paths start at the COCO root (``val2014/...``) while VQAv2's and POPE's start inside
+    ``val2014/``, and the REFER refs find their images in ``coco/train2014``: one ``--images`` cannot serve them all.
+    """
+    root = tmp_path_factory.mktemp("data-root")
+    karpathy = []
+    for image_id in (1, 2):
+        _image(root / "coco" / "val2014" / f"COCO_val2014_{image_id:012d}.jpg", (200, 90 * image_id, 30))
+        karpathy.append({"filepath": "val2014", "filename": f"COCO_val2014_{image_id:012d}.jpg", "split": "test",
+                         "cocoid": image_id, "sentences": [{"raw": "A red square."}]})  # fmt: skip
+    (root / "coco" / "dataset_coco.json").write_text(json.dumps({"images": karpathy}))
+    questions = [{"question_id": q, "image_id": 1 + q % 2, "question": "What color?"} for q in range(3)]
+    annotations = [{"question_id": q, "answers": [{"answer": "red"}] * 10} for q in range(3)]
+    (root / "vqav2").mkdir()
+    (root / "vqav2" / "v2_OpenEnded_mscoco_val2014_questions.json").write_text(json.dumps({"questions": questions}))
+    (root / "vqav2" / "v2_mscoco_val2014_annotations.json").write_text(json.dumps({"annotations": annotations}))
+    (root / "pope").mkdir()
+    pope = [{"question_id": q, "image": f"COCO_val2014_{1 + q:012d}.jpg", "text": "Is there a cat?", "label": "no"}
+            for q in range(2)]  # fmt: skip
+    (root / "pope" / "coco_pope_random.json").write_text("".join(json.dumps(r) + "\n" for r in pope))
+    write_refer(root / "refer")
+    for image_id in (1, 2):  # REFER's images, found in the second of its image folders
+        _image(root / "coco" / "train2014" / f"COCO_train2014_{image_id:012d}.jpg", (0, 0, 0))
+    write_ai2d(root)
+    return root
+
+
+def test_one_data_root_runs_a_mixed_suite_in_one_command(
+    coco_tree: Path, saved_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = "coco_karpathy_test,vqav2_val,pope_random,refcoco_testB,ai2d_test"
+    args = ["eval", "--model", str(saved_models["mamba"]), "--benchmarks", names, "--data-root", str(coco_tree),
+            "--out", str(tmp_path), "--batch-size", "4", "--max-new-tokens", "2", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    model_dir = tmp_path / "tiny-mamba"
+    counts = {name: json.loads((model_dir / name / "metrics.json").read_text())["num_samples"] for name in
+              names.split(",")}  # fmt: skip
+    assert counts == {"coco_karpathy_test": 2, "vqav2_val": 3, "pope_random": 2, "refcoco_testB": 1, "ai2d_test": 3}
+    refcoco = json.loads((model_dir / "refcoco_testB" / "metrics.json").read_text())
+    assert refcoco["split"] == "unc/testB" and refcoco["source"] == "files"
+    assert refcoco["skipped"] == {"degenerate box (zero or negative width or height)": 1, "box outside the image": 1}
+    assert "refcoco_testB: skipped 1 annotation(s), not scored: box outside the image" in printed
+    assert (
+        "refcoco_testB: 1 annotation(s) skipped, not scored (box outside the image)"
+        in (model_dir / "results.md").read_text()
+    )
+
+
+def test_data_and_split_options_point_one_benchmark_elsewhere(
+    coco_tree: Path, benchmark_dir: Path, saved_models: dict[str, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    base = ["eval", "--model", str(saved_models["pythia"]), "--out", str(tmp_path), "--max-new-tokens", "2",
+            "--no-progress", "--data-root", str(coco_tree)]  # fmt: skip
+    pope = f"pope_random={benchmark_dir / 'ann'}:{benchmark_dir / 'images'}"
+    args = [*base, "--benchmarks", "pope_random,refcoco_testA", "--data", pope, "--split", "refcoco_testA=unc/val"]
+    assert main(args) == 0
+    model_dir = tmp_path / "tiny-pythia"
+    assert (
+        len(_lines(model_dir / "pope_random" / "predictions.jsonl")) == NUM_SAMPLES["pope_random"]
+    )  # not the root's 2
+    assert [r["sample_id"] for r in _lines(model_dir / "refcoco_testA" / "predictions.jsonl")] == ["5_50"]
+    assert json.loads((model_dir / "refcoco_testA" / "metrics.json").read_text())["split"] == "unc/val"
+    capsys.readouterr()
+    for bad, message in [
+        (["--split", "vsr_test=test"], "vsr_test: unknown split 'test'; valid splits: random, zeroshot"),
+        (["--data", "imagenet=/x"], "unknown benchmark 'imagenet'"),
+        (["--data", "pope_random"], "--data 'pope_random' must read BENCHMARK=VALUE"),
+    ]:
+        assert main([*base, "--benchmarks", "pope_random", *bad]) == 2
+        assert message in capsys.readouterr().err
+    no_location = [a for a in base if a not in ("--data-root", str(coco_tree))]
+    assert main([*no_location, "--benchmarks", "pope_random"]) == 2
+    assert "pope_random: no data location: pass --data-root DIR" in capsys.readouterr().err
+
+
+def test_lmms_eval_source_reads_local_parquet_copies(
+    saved_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    import datasets
+
+    def png(color: tuple[int, int, int]) -> dict[str, Any]:
+        buffer = io.BytesIO()
+        Image.new("RGB", (24, 24), color).save(buffer, format="PNG")
+        return {"bytes": buffer.getvalue(), "path": None}
+
+    # lmms-lab/POPE, config Full, split random (card: id, question_id, question, answer, image_source, image, category)
+    features = datasets.Features({"id": datasets.Value("string"), "question_id": datasets.Value("string"),
+                                  "question": datasets.Value("string"), "answer": datasets.Value("string"),
+                                  "image": datasets.Image(), "category": datasets.Value("string")})  # fmt: skip
+    rows = {"id": ["0", "1", "2"], "question_id": ["1", "2", "3"], "question": ["Is there a dog in the image?"] * 3,
+            "answer": ["yes", "no", "no"], "image": [png((9, 9, 9)), png((200, 0, 0)), png((0, 200, 0))],
+            "category": ["random"] * 3}  # fmt: skip
+    path = tmp_path / "hub" / "lmms-lab" / "POPE" / "Full" / "random-00000-of-00001.parquet"
+    path.parent.mkdir(parents=True)
+    datasets.Dataset.from_dict(rows, features=features).to_parquet(str(path))
+    base = ["eval", "--model", str(saved_models["pythia"]), "--out", str(tmp_path / "out"), "--max-new-tokens", "2",
+            "--no-progress", "--source", "lmms-eval", "--data-root", str(tmp_path / "hub")]  # fmt: skip
+    assert main([*base, "--benchmarks", "pope_random"]) == 0
+    model_dir = tmp_path / "out" / "tiny-pythia-lmms-eval"  # the datasets' own sample ids: kept apart on resume
+    assert [r["sample_id"] for r in _lines(model_dir / "pope_random" / "predictions.jsonl")] == ["1", "2", "3"]
+    metrics = json.loads((model_dir / "pope_random" / "metrics.json").read_text())
+    assert metrics["source"] == "lmms-eval" and metrics["num_samples"] == 3
+    capsys.readouterr()
+    assert main([*base, "--benchmarks", "vsr_test"]) == 2
+    assert "vsr_test has no lmms-eval dataset with images: read it from its release files with --data vsr_test=" in (
+        capsys.readouterr().err
+    )
+
+
+def test_list_prints_every_benchmark_with_its_files_and_folders(capsys: pytest.CaptureFixture[str]) -> None:
+    from training.eval.benchmarks import BENCHMARKS
+
+    assert main(["eval", "--list"]) == 0
+    blocks = {block.split(":")[0]: block for block in capsys.readouterr().out.split("\n\n")[1:]}
+    assert set(blocks) == set(BENCHMARKS)
+    refcoco = blocks["refcoco_testA"]
+    assert "files:     refcoco/refs(unc).p, refcoco/instances.json   (in DATA_ROOT/refer/)" in refcoco
+    assert "images:    DATA_ROOT/refer/images/mscoco/images/train2014/ or DATA_ROOT/coco/train2014/" in refcoco
+    assert "split:     unc/testA (splitBy: unc, google)" in refcoco and "lichengunc/refer" in refcoco
+    assert "lmms-eval: lmms-lab/RefCOCO (or lmms-lab-encoder/RefCOCO), split testA" in refcoco
+    assert "files:     questions, ai2d_test_ids.csv (optional)   (in DATA_ROOT/ai2d/)" in blocks["ai2d_test"]
+    assert "split:     random (or zeroshot)" in blocks["vsr_test"]
+    assert "lmms-eval: none (release files only)" in blocks["vsr_test"]
+    assert "images:    DATA_ROOT/coco/val2014/" in blocks["vqav2_val"]

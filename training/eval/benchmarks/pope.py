@@ -9,12 +9,14 @@ from pathlib import Path
 from ...templates import vqa_prompt
 from .files import field, read_records, str_field
 from .samples import EvalSample
-from .spec import BenchmarkSpec, benchmark_spec
+from .spec import BenchmarkSpec, ImageFolders, Location, benchmark_spec
 
 __all__ = ["SPECS"]
 
 
-def _read_pope(paths: Mapping[str, Path], image_root: Path, split: str) -> Iterator[EvalSample]:
+def _read_pope(
+    paths: Mapping[str, Path], images: ImageFolders, split: str | None, *, variant: str
+) -> Iterator[EvalSample]:
     """POPE: JSON lines {question_id, image, text, label yes/no}; asked in the short-VQA template."""
     path = paths["questions"]
     for i, record in enumerate(read_records(path)):
@@ -24,13 +26,15 @@ def _read_pope(paths: Mapping[str, Path], image_root: Path, split: str) -> Itera
             raise ValueError(f"{where}: field 'label' must be 'yes' or 'no', got {record['label']!r}")
         question = str_field(record, "text", where)
         sample_id = str(record.get("question_id", i))
-        image = image_root / str_field(record, "image", where)
-        extra = {"pope_split": split, "question": question}
+        image = images.path(str_field(record, "image", where))
+        extra = {"pope_split": variant, "question": question}
         yield EvalSample(sample_id, image, vqa_prompt(question), [label], "pope", extra)
 
 
 SPECS: tuple[BenchmarkSpec, ...] = tuple(
-    benchmark_spec(f"pope_{split}", "pope", f"POPE ({split}) on COCO val2014",
-                   {"questions": f"coco_pope_{split}.json"}, partial(_read_pope, split=split))
-    for split in ("random", "popular", "adversarial")
+    benchmark_spec(f"pope_{variant}", "pope", f"POPE ({variant}) on COCO val2014",
+                   {"questions": f"coco_pope_{variant}.json"}, partial(_read_pope, variant=variant),
+                   release="https://github.com/AoiDragon/POPE (output/coco/coco_pope_*.json; COCO val2014 images)",
+                   location=Location("pope", ("coco/val2014",)))
+    for variant in ("random", "popular", "adversarial")
 )  # fmt: skip

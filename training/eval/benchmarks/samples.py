@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,22 @@ class EvalSample:
     """
 
     sample_id: str
-    image_path: Path
+    image_path: Path  # for an image embedded in a dataset: where it comes from, e.g. "lmms-lab/POPE/random/12"
     prompt: str
     references: list[Any]
     task: str
     extra: dict[str, Any] = field(default_factory=dict)
+    image_loader: Callable[[], Image.Image] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the image comes from a dataset row rather than a file."""
+        return self.image_loader is not None
 
     def load_image(self) -> Image.Image:
         """The image as RGB; FileNotFoundError naming the path when it is missing."""
+        if self.image_loader is not None:
+            return self.image_loader().convert("RGB")
         if not self.image_path.is_file():
             raise FileNotFoundError(f"image of sample {self.sample_id!r} not found: {self.image_path}")
         with Image.open(self.image_path) as image:

@@ -15,9 +15,14 @@ _Scored = tuple[dict[str, float], list[float], dict[str, str]]
 
 
 def _score_caption(predictions: Sequence[object], samples: Sequence[EvalSample]) -> _Scored:
-    """CIDEr over the corpus."""
+    """CIDEr over the corpus, and over each domain's samples when they carry one (NoCaps: in/near/out-domain)."""
     result = metrics.cider(predictions, [s.references for s in samples])
-    return {"cider": result.score}, list(result.per_sample), {"tokenizer": result.tokenizer}
+    scores = {"cider": result.score}
+    for domain in sorted({s.extra["domain"] for s in samples if "domain" in s.extra}):
+        chosen = [i for i, s in enumerate(samples) if s.extra.get("domain") == domain]
+        subset = metrics.cider([predictions[i] for i in chosen], [samples[i].references for i in chosen])
+        scores[f"cider_{domain}"] = subset.score  # CIDEr-D's document frequencies come from that domain alone
+    return scores, list(result.per_sample), {"tokenizer": result.tokenizer}
 
 
 def _score_vqa(predictions: Sequence[object], samples: Sequence[EvalSample]) -> _Scored:
@@ -60,10 +65,15 @@ def _score_vsr(predictions: Sequence[object], samples: Sequence[EvalSample]) -> 
 
 
 def _score_pope(predictions: Sequence[object], samples: Sequence[EvalSample]) -> _Scored:
-    """POPE accuracy / precision / recall / F1 / yes-ratio."""
+    """POPE accuracy / precision / recall / F1 / yes-ratio by the official rule, and by our strict parser beside it."""
     labels = [s.references[0] for s in samples]
-    per = [float(metrics.parse_yes_no(p) == label) for p, label in zip(predictions, labels, strict=True)]
-    return metrics.pope_metrics(predictions, labels), per, {}
+    official = [metrics.pope_official_answer(p) for p in predictions]
+    per = [float(answer == label) for answer, label in zip(official, labels, strict=True)]
+    strict = metrics.pope_metrics(predictions, labels)
+    scores = {**metrics.pope_metrics(official, labels), **{f"strict_{k}": v for k, v in strict.items()}}
+    scores.pop("invalid")  # the official rule answers every prediction
+    note = "official POPE rule (no 'no'/'not'/'No' in the first sentence: yes); strict_*: our parser"
+    return scores, per, {"pope": note}
 
 
 def _score_grounding(predictions: Sequence[object], samples: Sequence[EvalSample]) -> _Scored:

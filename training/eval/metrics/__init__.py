@@ -59,6 +59,7 @@ from .choices import (
     parse_true_false,
     parse_yes_no,
     pope_metrics,
+    pope_official_answer,
     true_false_accuracy,
 )
 from .predictions import (
@@ -94,6 +95,7 @@ __all__ = [
     "parse_yes_no",
     "pointing_accuracy",
     "pope_metrics",
+    "pope_official_answer",
     "ptb_like_tokenize",
     "token_f1",
     "true_false_accuracy",

@@ -16,6 +16,7 @@ __all__ = [
     "parse_true_false",
     "parse_yes_no",
     "pope_metrics",
+    "pope_official_answer",
     "true_false_accuracy",
 ]
 
@@ -117,6 +118,16 @@ def true_false_accuracy(predictions: Sequence[object], labels: Sequence[object])
     check_lengths(predictions, labels, "labels")
     gold = [_as_bool(label, f"labels[{i}]") for i, label in enumerate(labels)]
     return mean([float(parse_true_false(p) is g) for p, g in zip(predictions, gold, strict=True)])
+
+
+def pope_official_answer(prediction: object) -> Literal["yes", "no"]:
+    """POPE's official answer rule (AoiDragon/POPE ``evaluate.py``): the first sentence, commas removed, split on
+    spaces; ``"no"`` if a word is exactly ``No``, ``no`` or ``not``, else ``"yes"`` (even for an empty answer)."""
+    text = prediction if isinstance(prediction, str) else ""
+    if "." in text:
+        text = text.split(".")[0]
+    words = text.replace(",", "").split(" ")
+    return "no" if "No" in words or "not" in words or "no" in words else "yes"
 
 
 def pope_metrics(predictions: Sequence[object], labels: Sequence[object]) -> dict[str, float]:
