@@ -162,6 +162,29 @@ def test_textvqa_nocaps_textcaps(tmp_path: Path) -> None:
     assert (tc.sample_id, tc.references) == ("abc", ["A sign.", "A red sign."])
 
 
+def test_the_hub_path_reads_the_cached_snapshot_of_either_org(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    # The Hub cache's layout (huggingface_hub "Manage the cache"): datasets--org--name/refs/main holds the commit,
+    # snapshots/<commit>/ the files. Only lmms-lab-encoder/POPE is cached: lmms-lab/POPE fails offline, then this one.
+    commit = "4db1276663dfa5eb8ad16a52d24c31a09e470896"
+    repo = tmp_path / "hub" / "datasets--lmms-lab-encoder--POPE"
+    rows = {"question_id": ["7"], "question": ["Is there a cat in the image?"], "answer": ["no"],
+            "image": [_png((8, 8))], "category": ["adversarial"]}  # fmt: skip
+    features = {"question_id": S, "question": S, "answer": S, "image": IMAGE, "category": S}
+    _write(repo / "snapshots" / commit / "Full" / "adversarial-00000-of-00001.parquet", rows, features)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    [sample], _ = load_lmms_eval("pope_adversarial")
+    assert (sample.sample_id, sample.references) == ("7", ["no"])
+    assert str(sample.image_path).startswith("lmms-lab-encoder/POPE/adversarial/")
+    with pytest.raises(FileNotFoundError, match=r"cannot load lmms-eval's POPE \(Full, random\): lmms-lab/POPE: .*"
+                                                r"lmms-lab-encoder/POPE: no Full/random-\*\.parquet"):  # fmt: skip
+        load_lmms_eval("pope_random")
+
+
 def test_benchmarks_without_an_lmms_eval_dataset_say_so() -> None:
     with pytest.raises(ValueError, match=r"vsr_test has no lmms-eval dataset with images.*--source files"):
         load_lmms_eval("vsr_test")

@@ -6,9 +6,10 @@ both prefixes are tried. Rows become the same :class:`EvalSample` records (promp
 by the same metrics as the release files. Images stay in the dataset until their batch is generated.
 
 A local copy (``--data-root DIR``) is a folder per repo, ``DIR/<name>`` or ``DIR/lmms-lab/<name>``, holding the
-repo's parquet files as on the Hub (``data/<split>-*.parquet``, or ``<config>/<split>-*.parquet``); without one the
-datasets are loaded from the Hub (the cache, with ``HF_HUB_OFFLINE=1``). COCO Karpathy, Visual7W and VSR have no
-lmms-eval dataset with images, so they are read from their release files only.
+repo's parquet files as on the Hub (``data/<split>-*.parquet``, or ``<config>/<split>-*.parquet``); without one
+only the evaluated split's shards are fetched from the Hub (``snapshot_download``; the cache alone with
+``HF_HUB_OFFLINE=1``) and read with ``datasets``. COCO Karpathy, Visual7W and VSR have no lmms-eval dataset with
+images, so they are read from their release files only.
 """
 
 from __future__ import annotations
@@ -169,38 +170,53 @@ LMMS_EVAL_DATASETS: Mapping[str, LmmsEvalDataset] = {
 # ------------------------------------------------------------------------------------------------------------------
 # Loading
 # ------------------------------------------------------------------------------------------------------------------
-def _local_files(root: Path, repo: str, config: str | None, split: str) -> list[str]:
-    """The parquet files of one split in a local copy of the repo (``data/`` or the config's folder)."""
+def _split_files(folder: Path, config: str | None, split: str) -> list[str]:
+    """The parquet shards of one split in a copy of a repo (``data/`` or the config's folder), as on the Hub."""
+    return sorted(str(p) for p in folder.glob(f"{config or 'data'}/{split}-*.parquet"))
+
+
+def _local_files(root: Path, repo: str, config: str | None, split: str) -> tuple[list[str], str]:
+    """The shards of one split in a local copy of the repo under `root`, and where they came from."""
     folders = [root / repo, *(root / org / repo for org in ORGS)]
-    pattern = f"{config or 'data'}/{split}-*.parquet"
     for folder in folders:
-        files = sorted(str(p) for p in folder.glob(pattern))
+        files = _split_files(folder, config, split)
         if files:
-            return files
+            return files, f"{folder}/{split}"
     raise FileNotFoundError(
-        f"no {pattern} under {' or '.join(str(f) for f in folders)} (a copy of the Hub repo lmms-lab/{repo})"
+        f"no {config or 'data'}/{split}-*.parquet under {' or '.join(str(f) for f in folders)} (a copy of the Hub "
+        f"dataset {ORGS[0]}/{repo})"
     )
 
 
+def _hub_files(repo: str, config: str | None, split: str) -> tuple[list[str], str]:
+    """The shards of one split from the Hub (either org; only that split's files are fetched; the cache when
+    ``HF_HUB_OFFLINE=1``), and where they came from."""
+    from huggingface_hub import snapshot_download
+
+    pattern = f"{config or 'data'}/{split}-*.parquet"
+    errors = []
+    for org in ORGS:
+        try:
+            folder = snapshot_download(f"{org}/{repo}", repo_type="dataset", allow_patterns=[pattern])
+        except Exception as err:  # not under this org, offline without a cache, no access, ...
+            errors.append(f"{org}/{repo}: {type(err).__name__}: {err}")
+            continue
+        files = _split_files(Path(folder), config, split)
+        if files:
+            return files, f"{org}/{repo}/{split}"
+        errors.append(f"{org}/{repo}: no {pattern}")
+    raise FileNotFoundError(f"cannot load lmms-eval's {repo} ({config or 'default'}, {split}): {'; '.join(errors)}")
+
+
 def _dataset(repo: str, config: str | None, split: str, root: str | os.PathLike[str] | None) -> tuple[Any, str]:
-    """One split as a ``datasets.Dataset`` (images left undecoded), from the local copy or the Hub (either org);
+    """One split as a ``datasets.Dataset`` (images left undecoded), from the local copy under `root` or the Hub;
     and where it came from."""
     import datasets
 
-    if root is not None:
-        files = _local_files(Path(root), repo, config, split)
-        dataset, where = datasets.load_dataset("parquet", data_files={split: files}, split=split), f"{repo}/{split}"
-    else:
-        errors = []
-        for org in ORGS:
-            try:
-                dataset, where = datasets.load_dataset(f"{org}/{repo}", config, split=split), f"{org}/{repo}/{split}"
-                break
-            except Exception as err:  # not on the Hub under this org, offline without a cache, ...
-                errors.append(f"{org}/{repo}: {err}")
-        else:
-            detail = "; ".join(errors)
-            raise FileNotFoundError(f"cannot load lmms-eval's {repo} ({config or 'default'}, {split}): {detail}")
+    files, where = (
+        _local_files(Path(root), repo, config, split) if root is not None else _hub_files(repo, config, split)
+    )
+    dataset = datasets.load_dataset("parquet", data_files={split: files}, split=split)
     if "image" in dataset.column_names:
         dataset = dataset.cast_column("image", datasets.Image(decode=False))
     return dataset, where
