@@ -8,6 +8,8 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from configuration import BACKBONES
 
@@ -124,6 +126,23 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="auto: from the latest complete checkpoint in the output folder (default); never; or a checkpoint path",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read every data source and report (records, skips, examples, test leaks); no model, no training",
+    )
+    parser.add_argument("--json", default=None, help="with --dry-run: also write the report as JSON to this file")
+
+
+def _dry_run(recipe: Any, json_path: str | None) -> int:
+    """Read and report on every data source of the recipe; no model is built."""
+    from .data.check import check_data, format_report, report_json
+
+    reports = check_data(recipe)
+    print(format_report(reports), flush=True)
+    if json_path:
+        Path(json_path).write_text(json.dumps(report_json(reports), indent=2) + "\n", encoding="utf-8")
+    return 1 if any(r.error for r in reports) else 0
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -133,8 +152,10 @@ def _run_train(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         recipe = load_recipe(args.recipe)
+        if args.dry_run:
+            return _dry_run(recipe, args.json)
         result = train(recipe, output_dir=args.output_dir, push_to_hub=args.push_to_hub, resume=args.resume)
-    except (RecipeError, FileNotFoundError) as err:  # a bad recipe or a missing file: one line naming it
+    except (RecipeError, FileNotFoundError, ValueError) as err:  # a bad recipe, a missing or wrong file
         print(f"vlm train: error: {err}", file=sys.stderr)
         return 2
     print(f"Saved the model, run_recipe.yaml and the model card under {result.output_dir}/", flush=True)

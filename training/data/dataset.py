@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from processing import IGNORE_INDEX, VLProcessor, load_image
+from processing import IGNORE_INDEX, VLProcessor
 
+from .images import open_image
 from .readers.conversation import Conversation
 
 __all__ = ["SKIP_REASONS", "ConversationDataset", "WeightedMixture", "assistant_turn_ends"]
@@ -89,13 +90,15 @@ class ConversationDataset(Dataset):
     def build_example(self, index: int) -> dict[str, Any] | str:
         """The training example of conversation `index`, or the reason (one of ``SKIP_REASONS``) it is unusable."""
         conversation = self.conversations[index]
-        try:
-            image = load_image(self.image_root / conversation.image_path)
-        except FileNotFoundError:
-            return "missing_image"
-        except ValueError:
-            return "corrupt_image"
-        example = self.processor.build_training_example(conversation.to_messages(), images=[image])
+        images = None
+        if conversation.image_path is not None:  # None: a text-only conversation
+            try:
+                images = [open_image(self.image_root, conversation.image_path)]
+            except FileNotFoundError:
+                return "missing_image"
+            except ValueError:
+                return "corrupt_image"
+        example = self.processor.build_training_example(conversation.to_messages(), images=images)
         return self._fit(example) or "too_long"
 
     def _fit(self, example: dict[str, Any]) -> dict[str, Any] | None:
@@ -110,9 +113,11 @@ class ConversationDataset(Dataset):
         return {**example, "input_ids": input_ids[:cut], "labels": labels[:cut]}
 
     def _image_block_end(self, input_ids: Sequence[int]) -> int:
-        """Offset just after the (single) image block of a sequence."""
+        """Offset just after the (single) image block of a sequence; 0 for a text-only one."""
         block = self.processor.image_block_ids
         image_token_id = self.processor.image_token_id
+        if image_token_id not in input_ids:
+            return 0
         start = list(input_ids).index(image_token_id) - block.index(image_token_id)
         return start + len(block)
 

@@ -113,6 +113,10 @@ def read_sources(
         if not conversations:
             raise ValueError(f"data.{split} source {source.name!r} ({source.reader}) holds no conversations.")
         logger.info("data.%s %s: %d conversations", split, source.name, len(conversations))
+        for reason, count in getattr(conversations, "skipped", {}).items():
+            logger.warning("data.%s %s: skipped %d annotation(s): %s", split, source.name, count, reason)
+        for note in getattr(conversations, "notes", []):
+            logger.info("data.%s %s: %s", split, source.name, note)
         read.append(SourceConversations(source, conversations, folder))
     return read
 
@@ -130,15 +134,37 @@ def conversation_texts(sources: Sequence[SourceConversations], limit: int = 50_0
                 yield assistant
 
 
-def _holdout(read: SourceConversations, count: int) -> tuple[list[Conversation], list[Conversation]]:
-    """Split off the last `count` conversations of a source for evaluation."""
-    if count and count >= len(read.conversations):
+def _holdout(
+    read: SourceConversations, count: int, processor: VLProcessor, max_length: int | None
+) -> tuple[list[Conversation], list[Conversation]]:
+    """Split off the last `count` usable conversations of a source for evaluation.
+
+    Candidates are built once (image opened, text tokenized) from the end; an unusable one stays in the training
+    part, where it is skipped and counted like any other, so the evaluation set never holds a record that fails.
+    """
+    conversations = read.conversations
+    if count and count >= len(conversations):
         raise ValueError(
             f"data.eval_holdout={count} leaves nothing to train on in source {read.source.name!r} "
-            f"({len(read.conversations)} conversations)."
+            f"({len(conversations)} conversations)."
         )
-    cut = len(read.conversations) - count
-    return read.conversations[:cut], read.conversations[cut:]
+    if not count:
+        return list(conversations), []
+    probe = ConversationDataset(conversations, read.image_root, processor, max_length)
+    held: list[int] = []
+    for index in range(len(conversations) - 1, 0, -1):
+        if len(held) == count:
+            break
+        if isinstance(probe.build_example(index), dict):
+            held.append(index)
+    if len(held) < count:
+        raise ValueError(
+            f"data.eval_holdout={count}: source {read.source.name!r} has only {len(held)} usable conversations "
+            "to hold out (the others lack their image or do not fit max_length)."
+        )
+    chosen = set(held)
+    kept = [c for i, c in enumerate(conversations) if i not in chosen]
+    return kept, [conversations[i] for i in sorted(held)]
 
 
 def build_datasets(
@@ -152,7 +178,7 @@ def build_datasets(
     data: DataRecipe = recipe.data
     train_sets, eval_sets = {}, {}
     for read in train:
-        kept, held = _holdout(read, data.eval_holdout)
+        kept, held = _holdout(read, data.eval_holdout, processor, recipe.max_length)
         train_sets[read.source.name] = ConversationDataset(kept, read.image_root, processor, recipe.max_length)
         if held:
             eval_sets[f"{read.source.name} (held out)"] = ConversationDataset(

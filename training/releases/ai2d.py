@@ -21,7 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RELEASE", "SPLITS", "TEST_IDS_FILE", "AI2DQuestion", "find_test_ids", "read_ai2d", "read_test_ids"]
+__all__ = [
+    "RELEASE",
+    "SPLITS",
+    "TEST_IDS_FILE",
+    "TEST_IDS_RELEASE",
+    "AI2DQuestion",
+    "find_test_ids",
+    "read_ai2d",
+    "read_ai2d_questions",
+    "read_test_ids",
+]
 
 RELEASE = "https://ai2-public-datasets.s3.amazonaws.com/diagrams/ai2d-all.zip"
 TEST_IDS_RELEASE = "https://s3-us-east-2.amazonaws.com/prior-datasets/ai2d_test_ids.csv"
@@ -89,10 +99,11 @@ def _questions(path: Path, folder: Path) -> Iterator[AI2DQuestion]:
                            str(record.get("questionId", text)), bool(record.get("abcLabel", False)), ocr)  # fmt: skip
 
 
-def read_ai2d(
+def read_ai2d_questions(
     folder: str | os.PathLike[str], split: str = "test", test_ids: str | os.PathLike[str] | None = None
-) -> list[AI2DQuestion]:
-    """The questions of `split` (``test``: the images of the test ids; ``train``: the others; ``all``)."""
+) -> tuple[list[AI2DQuestion], int]:
+    """The questions of `split` (``test``: the images of the test ids; ``train``: the others; ``all``) and how many
+    questions the split left out."""
     folder = Path(folder)
     questions = folder / "questions"
     if not questions.is_dir():
@@ -101,11 +112,21 @@ def read_ai2d(
         raise ValueError(f"unknown AI2D split {split!r}; valid: {', '.join(SPLITS)}")
     ids = read_test_ids(test_ids or find_test_ids(folder)) if split != "all" else set()
     chosen: list[AI2DQuestion] = []
+    left_out = 0
     for path in sorted(questions.glob("*.json")):
         image_id = path.name.split(".")[0]
         if split == "all" or (image_id in ids) == (split == "test"):
             chosen.extend(_questions(path, folder))
-    return chosen
+        else:
+            left_out += sum(1 for _ in _questions(path, folder))
+    return chosen, left_out
+
+
+def read_ai2d(
+    folder: str | os.PathLike[str], split: str = "test", test_ids: str | os.PathLike[str] | None = None
+) -> list[AI2DQuestion]:
+    """The questions of `split` (``test``: the images of the test ids; ``train``: the others; ``all``)."""
+    return read_ai2d_questions(folder, split, test_ids)[0]
 
 
 def as_dict(question: AI2DQuestion) -> dict[str, Any]:

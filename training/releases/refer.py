@@ -31,6 +31,7 @@ __all__ = [
     "IMAGE_DIR",
     "ReferExpression",
     "read_refer",
+    "read_refs",
     "refer_files",
     "select_split",
 ]
@@ -109,11 +110,15 @@ def _expressions(ref: Any, where: str, images: Mapping, anns: Mapping, instances
         )  # fmt: skip
 
 
-def read_refer(root: str | os.PathLike[str], dataset: str, split_by: str) -> list[ReferExpression]:
-    """Every expression of a REFER release (all splits), in the pickle's order."""
-    refs_path, instances = refer_files(root, dataset, split_by)
+def read_refs(
+    refs_path: str | os.PathLike[str], instances: str | os.PathLike[str] | None = None
+) -> list[ReferExpression]:
+    """Every expression of one ``refs(<splitBy>).p`` (all splits, in the pickle's order), its boxes and image sizes
+    from `instances` (default: the ``instances.json`` beside it)."""
+    refs_path = Path(refs_path)
+    instances = Path(instances) if instances is not None else refs_path.parent / "instances.json"
     if not refs_path.is_file():
-        raise FileNotFoundError(f"{refs_path} not found: {dataset}'s refs({split_by}).p from {RELEASE}")
+        raise FileNotFoundError(f"{refs_path} not found: a REFER refs(<splitBy>).p from {RELEASE}")
     refs = load_plain_pickle(refs_path)
     if not isinstance(refs, list):
         raise ValueError(f"{refs_path}: expected a list of refs, got {type(refs).__name__}")
@@ -121,6 +126,14 @@ def read_refer(root: str | os.PathLike[str], dataset: str, split_by: str) -> lis
     return [
         e for i, ref in enumerate(refs) for e in _expressions(ref, f"{refs_path} refs[{i}]", images, anns, instances)
     ]
+
+
+def read_refer(root: str | os.PathLike[str], dataset: str, split_by: str) -> list[ReferExpression]:
+    """Every expression of a REFER release (all splits), in the pickle's order."""
+    refs_path, instances = refer_files(root, dataset, split_by)
+    if not refs_path.is_file():
+        raise FileNotFoundError(f"{refs_path} not found: {dataset}'s refs({split_by}).p from {RELEASE}")
+    return read_refs(refs_path, instances)
 
 
 def _matches(split: str, ref_split: str) -> bool:

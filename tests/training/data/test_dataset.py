@@ -103,8 +103,10 @@ def test_single_long_turn_is_cut_after_the_image(processor: VLProcessor, image_r
 
 def test_images_are_loaded_lazily(processor: VLProcessor, image_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     loaded: list[Path] = []
-    real_load = dataset_module.load_image
-    monkeypatch.setattr(dataset_module, "load_image", lambda path: loaded.append(path) or real_load(path))
+    real_open = dataset_module.open_image
+    monkeypatch.setattr(
+        dataset_module, "open_image", lambda root, path: loaded.append(root / path) or real_open(root, path)
+    )
     dataset = ConversationDataset([conversation("red.png"), conversation("blue.png")], image_root, processor)
     assert loaded == [] and not hasattr(dataset, "images")
     dataset[1]
@@ -172,3 +174,58 @@ def test_mixture_rejects_bad_arguments(weights: list[float], num_samples: int, m
         WeightedMixture([[1], [2]], weights, num_samples=num_samples)
     with pytest.raises(ValueError, match="'1' of the mixture is empty"):
         WeightedMixture([[1], []], [1, 1], num_samples=5)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Text-only conversations, webdataset shards, the held-out set
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("backbone", ["pythia", "mamba"])
+def test_text_only_conversations_train_beside_image_ones(
+    processor: VLProcessor, image_root: Path, make_model: object, backbone: str
+) -> None:
+    text_only = Conversation(None, [("Write a haiku.", "snow falls"), ("Another.", "rain")], "mix665k")
+    dataset = ConversationDataset([conversation("red.png"), text_only], image_root, processor)
+    example = dataset[1]
+    assert "pixel_values" not in example and processor.image_token_id not in example["input_ids"]
+    assert dataset.skipped == Counter()  # not skipped as a missing image
+    supervised = [t for t, label in zip(example["input_ids"], example["labels"], strict=True) if label != IGNORE_INDEX]
+    assert processor.tokenizer.decode(supervised).replace(processor.tokenizer.eos_token, "|").split("|")[:2] == [
+        "snow falls", "rain"
+    ]  # fmt: skip
+    batch = VLDataCollator(pad_token_id=processor.tokenizer.pad_token_id or 0)([dataset[0], example])
+    assert batch["pixel_values"].shape[0] == 1  # one image for the two sequences
+    model = make_model(backbone).train()  # type: ignore[operator]
+    loss = model(**batch).loss
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+def test_images_inside_webdataset_tars(processor: VLProcessor, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 20), (0, 200, 0)).save(buffer, format="JPEG")
+    with tarfile.open(tmp_path / "00003.tar", "w") as tar:
+        info = tarfile.TarInfo("000030000.jpg")
+        info.size = len(buffer.getvalue())
+        tar.addfile(info, io.BytesIO(buffer.getvalue()))
+    conversations = [conversation("00003.tar/000030000.jpg"), conversation("00003.tar/missing.jpg")]
+    dataset = ConversationDataset(conversations, tmp_path, processor)
+    assert dataset[0]["pixel_values"].shape == (1, 3, 32, 32)
+    dataset.validate()
+    assert dataset.skipped == Counter(missing_image=1)
+
+
+def test_the_held_out_set_takes_only_usable_records(processor: VLProcessor, image_root: Path) -> None:
+    from training.data.sources import SourceConversations, _holdout
+    from training.recipe import DataSource
+
+    conversations = [conversation("red.png"), conversation("blue.png"), conversation("red.png"),
+                     conversation("missing.png"), conversation("corrupt.jpg")]  # fmt: skip
+    read = SourceConversations(DataSource(reader="x", name="src"), conversations, image_root)
+    kept, held = _holdout(read, 2, processor, None)
+    assert [c.image_path for c in held] == ["blue.png", "red.png"]  # the last two usable ones, in order
+    assert [c.image_path for c in kept] == ["red.png", "missing.png", "corrupt.jpg"]  # skipped later, as usual
+    with pytest.raises(ValueError, match="has only 2 usable conversations to hold out"):
+        _holdout(read, 3, processor, None)

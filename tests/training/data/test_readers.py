@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.training.releases.release_fixtures import write_ai2d, write_refer
 from training.data.readers import (
     READERS,
     Conversation,
@@ -29,6 +30,7 @@ from training.data.readers import (
     read_vqav2,
     read_vsr,
 )
+from training.releases.plain_pickle import UnsafePickleError
 from training.templates import (
     CAPTION_PROMPT,
 )
@@ -303,32 +305,21 @@ def test_aokvqa(tmp_path: Path) -> None:
         read_aokvqa(write_json(tmp_path / "aokvqa_v1p0_train.json", [record]))
 
 
-def test_ai2d_flat_and_original(tmp_path: Path) -> None:
-    flat = [
-        {
-            "image": "images/0.png",
-            "question": "Which is a producer?",
-            "options": ["fox", "grass", "owl"],
-            "answer": "1",
-        }
-    ]
-    assert read_ai2d(write_json(tmp_path / "ai2d.json", flat))[0].turns[0][1] == "B"
-    questions = tmp_path / "ai2d" / "questions"
-    questions.mkdir(parents=True)
-    original = {
-        "imageName": "0.png",
-        "questions": {
-            "Which is a producer?": {"abcLabel": False, "answerTexts": ["fox", "grass", "owl", "hawk"],
-                                     "correctAnswer": 1, "questionId": "0.png-0"},
-        },
-    }  # fmt: skip
-    write_json(questions / "0.png.json", original)
-    [conversation] = read_ai2d(tmp_path / "ai2d")
-    assert conversation.image_path == "0.png"
-    assert conversation.turns[0][0].endswith(
-        "Question: Which is a producer?\nA: fox\nB: grass\nC: owl\nD: hawk\nAnswer:"
-    )
-    assert conversation.turns[0][1] == "B"
+def test_ai2d_reads_the_release_without_its_test_images(tmp_path: Path) -> None:
+    folder = write_ai2d(tmp_path)  # test ids 0 and 2 in ai2d_test_ids.csv beside the folder
+    conversations = read_ai2d(folder)
+    assert [c.image_path for c in conversations] == ["1.png"]
+    assert conversations[0].turns[0][0].endswith("Question: What eats the grass?\nA: cow\nB: lion\nC: hawk\nD: snake"
+                                                 "\nAnswer:")  # fmt: skip
+    assert conversations[0].turns[0][1] == "A"
+    assert conversations.notes == ["3 test questions (ai2d_test_ids.csv) left out"]
+    assert [c.image_path for c in read_ai2d(folder / "questions")] == ["1.png"]  # the questions/ folder works too
+    assert len(read_ai2d(folder, split="all")) == 4
+    (tmp_path / "ai2d_test_ids.csv").unlink()
+    with pytest.raises(FileNotFoundError, match=r"ai2d_test_ids\.csv not found: AI2D's test ids"):
+        read_ai2d(folder)  # never silently trains on the test split
+    with pytest.raises(ValueError, match=r"is a file; ai2d reads the release folder"):
+        read_ai2d(folder / "questions" / "0.png.json")
 
 
 def test_visual7w_telling(tmp_path: Path) -> None:
@@ -409,49 +400,42 @@ def test_grit(tmp_path: Path) -> None:
     assert [len(c.turns) for c in read_grit(path, max_records=1, max_turns_per_image=1)] == [1, 1]
 
 
-REFCOCO = {
-    "images": [{"id": 1, "file_name": "COCO_train2014_000000000001.jpg", "width": 640, "height": 480}],
-    "annotations": [{"id": 11, "image_id": 1, "bbox": [64, 48, 128, 96], "category_id": 1}],
-    "refs": [
-        {
-            "ref_id": 0,
-            "image_id": 1,
-            "ann_id": 11,
-            "split": "train",
-            "sentences": [{"sent": "man left"}, {"sent": "guy"}],
-        },
-        {"ref_id": 1, "image_id": 1, "ann_id": 11, "split": "testA", "sentences": [{"sent": "held out"}]},
-    ],
-}
-
-
-def test_refcoco_grounding_and_region_captioning(tmp_path: Path) -> None:
-    path = write_json(tmp_path / "refcoco.json", REFCOCO)
-    box = "[0.10,0.10,0.30,0.30]"
-    conversations = read_refcoco(path)
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_refcoco_from_the_refer_release(tmp_path: Path, protocol: int) -> None:
+    root = write_refer(tmp_path, protocol=protocol)
+    conversations = read_refcoco(root / "refcoco" / "refs(unc).p")  # train: ref 4, "a car", ann 101 = whole image
+    box = "[0.00,0.00,1.00,1.00]"
     assert [c.turns for c in conversations] == [
-        [("Locate the region that is described by:\nman left.", box)],
-        [("Locate the region that is described by:\nguy.", box)],
-        [(f"Provide a short description of the region:\n{box}", "man left")],
-        [(f"Provide a short description of the region:\n{box}", "guy")],
+        [("Locate the region that is described by:\na car.", box)],
+        [(f"Provide a short description of the region:\n{box}", "a car")],
     ]
     assert {c.image_path for c in conversations} == {"COCO_train2014_000000000001.jpg"}
-    packed = read_refcoco(path, max_turns_per_image=5, splits=None)  # tasks are never mixed in a conversation
-    assert [[turn[0].split("\n")[0] for turn in c.turns] for c in packed] == [
-        ["Locate the region that is described by:"] * 3,
-        ["Provide a short description of the region:"] * 3,
-    ]
-    assert read_refcoco(path, tasks=["grounding"])[0].turns[0][1] == box
-    assert get_reader("refcocog")(path)[0].source == "refcocog"
+    # the dataset folder or the REFER root name the paper's splitBy (unc; umd for RefCOCOg)
+    assert read_refcoco(root / "refcoco") == read_refcoco(root) == conversations
+    assert get_reader("refcocog")(root)[0].turns[0][0].endswith("a gray car parked by the road.")
+    testb = read_refcoco(root / "refcoco" / "refs(unc).p", splits=["testB"], tasks=["grounding"])
+    assert [c.turns[0][0].split("\n")[1] for c in testb] == ["red car."]
+    assert testb.skipped == {"degenerate box (zero or negative width or height)": 1, "box outside the image": 1}
+    [conversation] = read_refcoco(root, splits=["testA"], tasks=["grounding"], max_turns_per_image=5)
+    assert [answer for _, answer in conversation.turns] == [
+        "[0.10,0.10,0.30,0.30]"
+    ] * 2  # [64, 48, 128, 96] xywh in 640 x 480
     with pytest.raises(ValueError, match="tasks must be"):
-        read_refcoco(path, tasks=["captioning"])
+        read_refcoco(root, tasks=["captioning"])
 
 
-def test_refcoco_unknown_annotation(tmp_path: Path) -> None:
-    data = json.loads(json.dumps(REFCOCO))
-    data["refs"][0]["ann_id"] = 99
-    with pytest.raises(ValueError, match=r"refcoco\.json.*record refs\[0\] field 'ann_id'=99 matches no entry"):
-        read_refcoco(write_json(tmp_path / "refcoco.json", data))
+def test_refcoco_wrong_files_and_splits_say_so(tmp_path: Path) -> None:
+    root = write_refer(tmp_path)
+    with pytest.raises(ValueError, match=r"is JSON; refcoco reads REFER's release: refs\(<splitBy>\)\.p"):
+        read_refcoco(root / "refcoco" / "instances.json")
+    with pytest.raises(ValueError, match=r"has no ref of the split\(s\) \['trainval'\]; it has: \['testA', 'testB', "
+                                         r"'train', 'val'\]"):  # fmt: skip
+        read_refcoco(root / "refcoco" / "refs(unc).p", splits=["trainval"])
+    marker = tmp_path / "ran"
+    (root / "refcoco" / "refs(unc).p").write_bytes(f"cos\nsystem\n(S'touch {marker}'\ntR.".encode())
+    with pytest.raises(UnsafePickleError, match=r"refs\(unc\)\.p: the pickle asks for os\.system"):
+        read_refcoco(root / "refcoco" / "refs(unc).p")
+    assert not marker.exists()
 
 
 def test_visual_genome(tmp_path: Path) -> None:
@@ -493,16 +477,16 @@ def test_registry() -> None:
 
 @pytest.mark.parametrize("name", sorted(READERS))
 def test_missing_annotation_file(tmp_path: Path, name: str) -> None:
-    missing = tmp_path / "nowhere.json"
+    missing = tmp_path / ("nowhere.p" if name.startswith("refcoco") else "nowhere.json")
     arguments = [missing, missing] if name in ("vqav2", "visual_genome") else [missing]
-    with pytest.raises(FileNotFoundError, match=r"nowhere\.json"):
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.(json|p)"):
         get_reader(name)(*arguments)
 
 
 @pytest.mark.parametrize(
     ("reader", "file_name", "records", "where", "field"),
     [
-        (read_llava_conversations, "llava.json", [LLAVA_INSTRUCT[0], {"conversations": []}], "1", "image"),
+        (read_llava_conversations, "llava.json", [LLAVA_INSTRUCT[0], {"image": "a.jpg"}], "1", "conversations"),
         (read_aokvqa, "aokvqa.json", [{"image_id": 1, "choices": ["a", "b"], "correct_choice_idx": 0}], "0",
          "question"),
         (read_vsr, "vsr.jsonl", [{"image": "a.jpg", "label": 1}], "0", "caption"),

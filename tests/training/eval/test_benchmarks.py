@@ -359,7 +359,7 @@ def test_refcoco_other_splits_are_selectable_and_unknown_ones_listed(tmp_path: P
     assert [s.sample_id for s in spec.load(root, root, split="google/val")] == ["0_0"]
     assert [s.sample_id for s in get_benchmark("refcoco_testA").load(root, root, split="unc/val")] == ["5_50"]
     with pytest.raises(ValueError, match=r"refcocog refs\(umd\)\.p: no expression of split 'testA'; this release "
-                                         r"has: test, val"):  # fmt: skip
+                                         r"has: test, train, val"):  # fmt: skip
         spec.load(root, root, split="umd/testA")
     with pytest.raises(
         ValueError, match="refcocog_test: unknown splitBy 'unc' in split 'unc/test'; valid: umd, google"

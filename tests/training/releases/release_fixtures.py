@@ -130,8 +130,10 @@ def write_refer(root: Path, *, protocol: int = 2, with_images: bool = False) -> 
                              _ref(2, 102, "testB", ["flat thing"], 2), _ref(3, 103, "testB", ["cut off"], 2),
                              _ref(4, 101, "train", ["a car"]), _ref(5, 100, "val", ["the man"])],
         ("refcoco", "google"): [_ref(6, 100, "train", ["man"]), _ref(7, 101, "val", ["car"])],
-        ("refcoco+", "unc"): [_ref(0, 100, "testA", ["man wearing blue"]), _ref(1, 101, "testB", ["gray vehicle"])],
-        ("refcocog", "umd"): [_ref(0, 100, "test", ["A man standing on the left side."]), _ref(1, 101, "val", ["c"])],
+        ("refcoco+", "unc"): [_ref(0, 100, "testA", ["man wearing blue"]), _ref(1, 101, "testB", ["gray vehicle"]),
+                              _ref(2, 101, "train", ["silver car"])],
+        ("refcocog", "umd"): [_ref(0, 100, "test", ["A man standing on the left side."]), _ref(1, 101, "val", ["c"]),
+                              _ref(2, 101, "train", ["A gray car parked by the road."])],
         ("refcocog", "google"): [_ref(0, 100, "val", ["man"])],
     }  # fmt: skip
     for (dataset, split_by), items in refs.items():

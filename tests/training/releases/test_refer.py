@@ -25,8 +25,8 @@ def test_every_expression_of_the_three_datasets_reads_from_python2_pickles(tmp_p
     assert (first.ann_id, first.image_id, first.bbox) == (100, 1, (64.0, 48.0, 128.0, 96.0))
     # The image's file name and size come from instances.json, not from the ref's own file_name (which has a suffix).
     assert (first.file_name, first.width, first.height) == ("COCO_train2014_000000000001.jpg", 640.0, 480.0)
-    assert [e.text for e in read_refer(root, "refcoco+", "unc")] == ["man wearing blue", "gray vehicle"]
-    assert [e.split for e in read_refer(root, "refcocog", "umd")] == ["test", "val"]
+    assert [e.text for e in read_refer(root, "refcoco+", "unc")] == ["man wearing blue", "gray vehicle", "silver car"]
+    assert [e.split for e in read_refer(root, "refcocog", "umd")] == ["test", "val", "train"]
     assert [e.split for e in read_refer(root, "refcocog", "google")] == ["val"]
 
 

@@ -19,7 +19,7 @@ import functools
 
 from .captions import read_coco_captions, read_textcaps
 from .choice import read_ai2d, read_aokvqa, read_visual7w, read_vsr
-from .conversation import Conversation, Reader
+from .conversation import Conversation, Conversations, Reader
 from .llava import read_llava_conversations, read_llava_pretrain
 from .regions import REGION_TASKS, read_grit, read_refcoco, read_visual_genome
 from .vqa import read_docvqa, read_gqa, read_infographicvqa, read_ocrvqa, read_vqav2
@@ -28,6 +28,7 @@ __all__ = [
     "READERS",
     "REGION_TASKS",
     "Conversation",
+    "Conversations",
     "Reader",
     "get_reader",
     "read_ai2d",

@@ -8,7 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PathLike", "get", "int_field", "jsonl_lines", "load_json", "load_records", "parse_line", "top"]
+__all__ = [
+    "PathLike",
+    "check_split",
+    "get",
+    "int_field",
+    "jsonl_lines",
+    "load_json",
+    "load_records",
+    "not_text_error",
+    "parse_line",
+    "top",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -21,20 +32,46 @@ def existing(path: PathLike) -> Path:
     return path
 
 
+_BINARY_KINDS = ((b"PAR1", "a parquet file"), (b"\x80", "a pickle"), (b"\x89PNG", "a PNG image"),
+                 (b"\xff\xd8", "a JPEG image"), (b"PK", "a zip archive"), (b"\x1f\x8b", "a gzip archive"))  # fmt: skip
+
+
+def _looks_like(path: PathLike) -> str | None:
+    """What a file that is not JSON seems to be, from its first bytes (protocol-0 pickles are ASCII text)."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head[:2] in (b"(l", b"(d", b"(i", b"(t") or (head[:1] in (b"]", b"}") and head[1:2] in (b"q", b"(")):
+        return "a pickle"
+    return next((name for magic, name in _BINARY_KINDS if head.startswith(magic)), None)
+
+
+def not_text_error(path: PathLike) -> ValueError:
+    """The error for a binary file given where a JSON text file was expected, naming what it looks like."""
+    kind = _looks_like(path) or "binary"
+    return ValueError(f"{os.fspath(path)!r} is not a JSON text file (it looks like {kind}); is it the right file?")
+
+
 def load_json(path: PathLike) -> Any:
-    """Parse a JSON file; raise naming the file when it is missing or malformed."""
+    """Parse a JSON file; raise naming the file when it is missing, malformed or not text at all."""
     path = existing(path)
     with path.open(encoding="utf-8") as handle:
         try:
             return json.load(handle)
         except json.JSONDecodeError as err:
+            if err.pos == 0 and _looks_like(path):
+                raise not_text_error(path) from err
             raise ValueError(f"{os.fspath(path)!r} is not valid JSON: {err}") from err
+        except UnicodeDecodeError as err:
+            raise not_text_error(path) from err
 
 
 def jsonl_lines(path: PathLike) -> Iterator[tuple[int, str]]:
     """Non-blank lines of a JSON-lines file with their record index."""
     with existing(path).open(encoding="utf-8") as handle:
-        yield from enumerate(line for line in handle if line.strip())
+        try:
+            yield from enumerate(line for line in handle if line.strip())
+        except UnicodeDecodeError as err:
+            raise not_text_error(path) from err
 
 
 def parse_line(line: str, path: PathLike, index: int) -> Any:
@@ -79,3 +116,12 @@ def int_field(value: Any, field: str, path: PathLike, index: object) -> int:
         raise ValueError(
             f"{os.fspath(path)!r}: record {index} field {field!r} should be an integer, got {value!r}."
         ) from err
+
+
+def check_split(path: PathLike, found: object, wanted: object, dataset: str, expected_file: str) -> None:
+    """Raise when an annotation file declares another split than the one training reads (a val/test file given)."""
+    if found is not None and wanted is not None and found != wanted:
+        raise ValueError(
+            f"{os.fspath(path)!r} is {dataset}'s {found!r} split; training reads {wanted!r} ({expected_file}). "
+            "Evaluation splits are scored by vlm eval and must not be trained on."
+        )

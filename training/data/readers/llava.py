@@ -8,7 +8,7 @@ from typing import Any
 from processing import IMAGE_TOKEN
 
 from ...templates import Turn, caption_turn
-from .conversation import Conversation
+from .conversation import Conversation, Conversations
 from .files import PathLike, get, load_records
 
 __all__ = ["read_llava_conversations", "read_llava_pretrain"]
@@ -39,21 +39,26 @@ def _llava_turns(record: Any, path: PathLike, index: int) -> list[Turn]:
     return turns
 
 
-def read_llava_conversations(path: PathLike, *, source: str = "llava_instruct") -> list[Conversation]:
-    """LLaVA-style JSON list or JSONL of ``{image, conversations: [{from, value}]}`` (e.g. LLaVA-Instruct-150K)."""
-    return [
-        Conversation(str(get(record, "image", path, index)), _llava_turns(record, path, index), source)
-        for index, record in enumerate(load_records(path))
-    ]
+def read_llava_conversations(path: PathLike, *, source: str = "llava_instruct") -> Conversations:
+    """LLaVA-style JSON list or JSONL of ``{image, conversations: [{from, value}]}`` (LLaVA-Instruct-150K,
+    ``llava_v1_5_mix665k.json``); a record without ``image`` is a text-only conversation (mix665k has 40K)."""
+    conversations = Conversations()
+    for index, record in enumerate(load_records(path)):
+        image = record.get("image") if isinstance(record, dict) else None
+        conversations.append(Conversation(str(image) if image else None, _llava_turns(record, path, index), source))
+    text_only = sum(1 for c in conversations if c.image_path is None)
+    if text_only:
+        conversations.notes.append(f"{text_only} text-only conversations (no image)")
+    return conversations
 
 
 def read_llava_pretrain(
     path: PathLike, *, use_caption_prompt: bool = False, source: str = "llava_pretrain"
-) -> list[Conversation]:
+) -> Conversations:
     """LLaVA-Pretrain ``blip_laion_cc_sbu_558k.json``; `use_caption_prompt` swaps its prompts for the paper's."""
     conversations = read_llava_conversations(path, source=source)
     if not use_caption_prompt:
         return conversations
-    return [
+    return Conversations(
         Conversation(c.image_path, [caption_turn(answer) for _, answer in c.turns], c.source) for c in conversations
-    ]
+    )

@@ -1,15 +1,25 @@
-"""Grounding and region-captioning data: GRIT, RefCOCO / RefCOCO+ / RefCOCOg and Visual Genome."""
+"""Grounding and region-captioning data: GRIT, RefCOCO / RefCOCO+ / RefCOCOg and Visual Genome.
+
+GRIT is read from img2dataset's download of it (:mod:`training.releases.grit`; shard folders or webdataset tars) or
+from JSON lines; RefCOCO/+/g from REFER's ``refs(<splitBy>).p`` + ``instances.json``
+(:mod:`training.releases.refer`, a restricted unpickler).
+"""
 
 from __future__ import annotations
 
 import os
 import random
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+from ...releases.boxes import box_problem
+from ...releases.grit import read_img2dataset
+from ...releases.refer import DATASETS, RELEASE, read_refs
 from ...templates import Turn, format_box, grounding_turn, region_caption_turn
-from .conversation import Conversation, pack
-from .files import PathLike, get, jsonl_lines, load_json, load_records, parse_line, top
+from .conversation import Conversations, pack
+from .files import PathLike, get, jsonl_lines, load_records, parse_line
 
 __all__ = ["REGION_TASKS", "read_grit", "read_refcoco", "read_visual_genome"]
 
@@ -54,8 +64,16 @@ def read_grit(
     seed: int = 0,
     max_turns_per_image: int = 10,
     source: str = "grit",
-) -> list[Conversation]:
-    """GRIT JSONL (caption + noun_chunks with normalised boxes) -> grounding; at most `max_records` records sampled."""
+) -> Conversations:
+    """GRIT -> grounding turns (noun chunks and referring expressions), at most `max_records` images sampled.
+
+    `path` is img2dataset's output folder (or one of its shard parquet files), images under it as img2dataset wrote
+    them; or a JSON-lines file of records {key or image, caption, noun_chunks}, images ``<key>.jpg``.
+    """
+    if Path(path).is_dir() or Path(path).suffix == ".parquet":
+        records, skipped = read_img2dataset(path, max_records=max_records, seed=seed)
+        items = [(r.image, grounding_turn(e, format_box(b, 1, 1)), "grounding") for r in records for e, b in r.spans]
+        return pack(items, max_turns_per_image, source, skipped)
     items = []
     for index, line in _sample_lines(path, max_records, seed):
         record = parse_line(line, path, index)
@@ -80,9 +98,18 @@ def _check_tasks(tasks: Sequence[str]) -> None:
         raise ValueError(f"tasks must be a non-empty subset of {REGION_TASKS}, got {list(tasks)!r}.")
 
 
-def _index_by_id(records: Any, path: PathLike, field: str) -> dict[Any, Any]:
-    """Records of a list keyed by their ``id`` field."""
-    return {get(record, "id", path, f"{field}[{i}]"): record for i, record in enumerate(records)}
+def _refs_file(path: Path, source: str) -> Path:
+    """The ``refs(<splitBy>).p`` that `path` names: the file, or the paper's one in a dataset or REFER folder."""
+    dataset = source if source in DATASETS else "refcoco"
+    if path.is_dir():
+        folder = path / dataset if (path / dataset).is_dir() else path
+        return folder / f"refs({DATASETS[dataset][0]}).p"
+    if path.suffix == ".json":
+        raise ValueError(
+            f"{os.fspath(path)!r} is JSON; {source} reads REFER's release: refs(<splitBy>).p (a pickle) with "
+            f"instances.json beside it ({RELEASE})"
+        )
+    return path
 
 
 def read_refcoco(
@@ -92,30 +119,28 @@ def read_refcoco(
     tasks: Sequence[str] = REGION_TASKS,
     max_turns_per_image: int = 1,
     source: str = "refcoco",
-) -> list[Conversation]:
-    """RefCOCO/+/g JSON (refs, annotations with xywh bbox, images with size) -> grounding and region captioning."""
+) -> Conversations:
+    """RefCOCO/+/g from REFER's ``refs(<splitBy>).p`` + ``instances.json`` -> grounding and region captioning.
+
+    `path` is the pickle, its dataset folder or the REFER data root (the paper's splitBy: unc, umd for RefCOCOg).
+    Boxes are xywh pixels, normalised by the image size of ``instances.json``; a degenerate box or one outside its
+    image is skipped and counted.
+    """
     _check_tasks(tasks)
-    data = load_json(path)
-    images = _index_by_id(top(data, "images", path), path, "images")
-    annotations = _index_by_id(top(data, "annotations", path), path, "annotations")
-    boxes = {key: get(ann, "bbox", path, f"annotations[{key!r}]") for key, ann in annotations.items()}
-    items = []
-    for index, ref in enumerate(top(data, "refs", path)):
-        where = f"refs[{index}]"
-        if splits is not None and get(ref, "split", path, where) not in splits:
+    expressions = read_refs(_refs_file(Path(path), source))
+    items, skipped = [], Counter()
+    present = sorted({e.split for e in expressions})
+    chosen = [e for e in expressions if splits is None or e.split in splits]
+    if not chosen:
+        raise ValueError(f"{os.fspath(path)!r} has no ref of the split(s) {list(splits or [])}; it has: {present}")
+    for e in chosen:
+        problem = box_problem(e.bbox, e.width, e.height)
+        if problem:
+            skipped[problem] += 1
             continue
-        ann_id, image_id = get(ref, "ann_id", path, where), get(ref, "image_id", path, where)
-        for field, key, table in (("ann_id", ann_id, boxes), ("image_id", image_id, images)):
-            if key not in table:
-                raise ValueError(f"{os.fspath(path)!r}: record {where} field {field!r}={key!r} matches no entry.")
-        image = images[image_id]
-        width, height = (get(image, f, path, f"images[{image_id!r}]") for f in ("width", "height"))
-        box = format_box(boxes[ann_id], width, height, box_format="xywh")
-        file_name = str(get(image, "file_name", path, f"images[{image_id!r}]"))
-        for number, sentence in enumerate(get(ref, "sentences", path, where)):
-            phrase = str(get(sentence, "sent", path, f"{where} sentences[{number}]"))
-            items.extend(_region_items(file_name, box, phrase, tasks))
-    return pack(items, max_turns_per_image, source)
+        box = format_box(e.bbox, e.width, e.height, box_format="xywh")
+        items.extend(_region_items(e.file_name, box, e.text, tasks))
+    return pack(items, max_turns_per_image, source, skipped)
 
 
 def _vg_images(path: PathLike) -> dict[Any, tuple[str, float, float]]:
@@ -138,7 +163,7 @@ def read_visual_genome(
     tasks: Sequence[str] = ("region_captioning", "grounding"),
     max_turns_per_image: int = 10,
     source: str = "visual_genome",
-) -> list[Conversation]:
+) -> Conversations:
     """Visual Genome ``region_descriptions.json`` + ``image_data.json`` -> region captioning and grounding."""
     _check_tasks(tasks)
     images = _vg_images(image_data_path)

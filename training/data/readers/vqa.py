@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ...templates import vqa_turn
-from .conversation import Conversation, pack
-from .files import PathLike, get, int_field, load_json, top
+from .conversation import Conversations, pack
+from .files import PathLike, check_split, get, int_field, load_json, top
 
 __all__ = ["read_docvqa", "read_gqa", "read_infographicvqa", "read_ocrvqa", "read_vqav2"]
 
 
 def read_vqav2(
-    questions_path: PathLike, annotations_path: PathLike, *, max_turns_per_image: int = 20, source: str = "vqav2"
-) -> list[Conversation]:
-    """VQAv2 questions + annotations JSON (``multiple_choice_answer``); images ``COCO_<subtype>_<id:012d>.jpg``."""
+    questions_path: PathLike,
+    annotations_path: PathLike,
+    *,
+    data_subtype: str | None = "train2014",
+    max_turns_per_image: int = 20,
+    source: str = "vqav2",
+) -> Conversations:
+    """VQAv2 questions + annotations JSON (``multiple_choice_answer``); images ``COCO_<subtype>_<id:012d>.jpg``.
+
+    Only `data_subtype` files are read (val2014 is what ``vlm eval vqav2_val`` scores); None reads any.
+    """
     questions = load_json(questions_path)
+    found = top(questions, "data_subtype", questions_path)
+    check_split(questions_path, found, data_subtype, "VQAv2", "v2_OpenEnded_mscoco_train2014_questions.json")
     annotations = top(load_json(annotations_path), "annotations", annotations_path)
     answers = {
         get(ann, "question_id", annotations_path, i): get(ann, "multiple_choice_answer", annotations_path, i)
@@ -38,8 +49,13 @@ def read_vqav2(
     return pack(items, max_turns_per_image, source)
 
 
-def read_gqa(path: PathLike, *, max_turns_per_image: int = 20, source: str = "gqa") -> list[Conversation]:
-    """GQA ``*_balanced_questions.json`` (question id -> {imageId, question, answer}); images ``<imageId>.jpg``."""
+def read_gqa(path: PathLike, *, max_turns_per_image: int = 20, source: str = "gqa") -> Conversations:
+    """GQA ``*_balanced_questions.json`` (question id -> {imageId, question, answer}); images ``<imageId>.jpg``.
+
+    The questions carry no split, so the file name tells: test-dev (``vlm eval gqa_testdev``) is refused.
+    """
+    if "testdev" in Path(path).name:
+        check_split(path, "testdev", "train", "GQA", "train_balanced_questions.json")
     data = load_json(path)
     if not isinstance(data, dict):
         raise ValueError(f"{os.fspath(path)!r} should map question ids to questions, got {type(data).__name__}.")
@@ -58,10 +74,16 @@ def _first_answer(record: Any, path: PathLike, index: object) -> str:
     return str(answers[0])
 
 
-def read_docvqa(path: PathLike, *, max_turns_per_image: int = 1, source: str = "docvqa") -> list[Conversation]:
-    """DocVQA / InfographicVQA ``{data: [{question, answers, image}]}`` (``image_local_name`` also accepted)."""
+def read_docvqa(
+    path: PathLike, *, split: str | None = "train", max_turns_per_image: int = 1, source: str = "docvqa"
+) -> Conversations:
+    """DocVQA / InfographicVQA ``{dataset_split, data: [{question, answers, image}]}`` (``image_local_name`` also
+    accepted); a file of another ``dataset_split`` than `split` is refused (None reads any)."""
+    data = load_json(path)
+    found = data.get("dataset_split") if isinstance(data, dict) else None
+    check_split(path, found, split, source, f"its {split} file, e.g. train_v1.0.json")
     items = []
-    for index, record in enumerate(top(load_json(path), "data", path)):
+    for index, record in enumerate(top(data, "data", path)):
         field = "image_local_name" if isinstance(record, dict) and "image" not in record else "image"
         turn = vqa_turn(get(record, "question", path, index), _first_answer(record, path, index))
         items.append((str(get(record, field, path, index)), turn, "vqa"))
@@ -69,16 +91,23 @@ def read_docvqa(path: PathLike, *, max_turns_per_image: int = 1, source: str = "
 
 
 def read_infographicvqa(
-    path: PathLike, *, max_turns_per_image: int = 1, source: str = "infographicvqa"
-) -> list[Conversation]:
-    """InfographicVQA (the DocVQA format; images named by ``image_local_name`` or ``image``)."""
-    return read_docvqa(path, max_turns_per_image=max_turns_per_image, source=source)
+    path: PathLike, *, split: str | None = "train", max_turns_per_image: int = 1, source: str = "infographicvqa"
+) -> Conversations:
+    """InfographicVQA ``infographicsVQA_train_v1.0.json`` (the DocVQA format; images ``image_local_name``)."""
+    return read_docvqa(path, split=split, max_turns_per_image=max_turns_per_image, source=source)
+
+
+def _url_extension(url: Any) -> str:
+    """The file extension of an image URL (``.jpg``, ``.png``, ...), ``.jpg`` when it has none."""
+    suffix = Path(str(url or "").split("?")[0]).suffix.lower()
+    return suffix if suffix in (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp") else ".jpg"
 
 
 def read_ocrvqa(
     path: PathLike, *, splits: Sequence[int] | None = (1,), max_turns_per_image: int = 1, source: str = "ocrvqa"
-) -> list[Conversation]:
-    """OCR-VQA ``dataset.json`` (id -> {questions, answers, split: 1 train / 2 val / 3 test}); images ``<id>.jpg``."""
+) -> Conversations:
+    """OCR-VQA ``dataset.json`` (id -> {imageURL, questions, answers, split: 1 train / 2 val / 3 test}); images
+    ``<id><extension of imageURL>`` as its ``loadDataset.py`` saves them (``.jpg`` when the URL has none)."""
     data = load_json(path)
     if not isinstance(data, dict):
         raise ValueError(f"{os.fspath(path)!r} should map image ids to records, got {type(data).__name__}.")
@@ -94,5 +123,6 @@ def read_ocrvqa(
             raise ValueError(
                 f"{os.fspath(path)!r}: record {key!r} has {len(questions)} 'questions' but {len(answers)} 'answers'."
             )
-        items.extend((f"{key}.jpg", vqa_turn(q, str(a)), "vqa") for q, a in zip(questions, answers, strict=True))
+        image = f"{key}{_url_extension(record.get('imageURL'))}"
+        items.extend((image, vqa_turn(q, str(a)), "vqa") for q, a in zip(questions, answers, strict=True))
     return pack(items, max_turns_per_image, source)
