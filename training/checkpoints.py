@@ -1,10 +1,15 @@
 """Which ``checkpoint-*`` folder a run resumes from: the latest complete one, never a half-written one.
 
-The transformers ``Trainer`` writes a checkpoint in place (no temporary folder), in this order: weights, optimizer,
-scheduler, RNG state(s), and ``trainer_state.json`` last. A process killed mid-save therefore leaves a folder without
-a readable ``trainer_state.json`` (or with an unreadable file beside it). :func:`is_complete_checkpoint` checks
-exactly that, so an interrupted save counts as absent: :func:`find_resume_checkpoint` skips it and
-:func:`remove_incomplete_checkpoints` deletes it before the resumed run writes that step again.
+The transformers ``Trainer`` writes a checkpoint in place, in this order: weights, optimizer, scheduler, RNG
+state(s), ``trainer_state.json``. :class:`training.trainer.RecipeTrainer` then commits it: once every process has
+finished, it writes :data:`COMPLETE_FILE`, listing every file of the folder with its size, atomically. A checkpoint
+is complete when that record is there and every file it lists has its size (so a kill at any point of a save, or new
+files written over an old run's, never passes); a checkpoint of an older run without the record is judged by its
+``trainer_state.json``, weights and RNG states (checked as archives, never unpickled: nothing in a checkpoint runs).
+
+An incomplete checkpoint is never deleted: :func:`set_aside_incomplete_checkpoints` renames it
+(``checkpoint-<step>.incomplete-<time>``) before the resumed run writes that step again, and
+:func:`set_aside_checkpoints` moves a whole earlier run aside when a run starts over (``--resume never``).
 """
 
 from __future__ import annotations
@@ -13,23 +18,28 @@ import json
 import logging
 import os
 import re
-import shutil
+import zipfile
 from pathlib import Path
 
-import torch
 from safetensors import safe_open
+
+from .files import set_aside, write_json
 
 __all__ = [
     "CHECKPOINT_PATTERN",
+    "COMPLETE_FILE",
     "find_resume_checkpoint",
     "is_complete_checkpoint",
     "list_checkpoints",
-    "remove_incomplete_checkpoints",
+    "mark_complete",
+    "set_aside_checkpoints",
+    "set_aside_incomplete_checkpoints",
 ]
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+COMPLETE_FILE = "vlm_checkpoint_complete.json"
 # Weights as the Trainer saves them: plain model, PEFT adapter, sharded index, DeepSpeed or FSDP state folders.
 _WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin", "adapter_model.bin")
 _WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -69,23 +79,54 @@ def _has_weights(checkpoint: Path) -> bool:
 
 
 def _readable_rng_states(checkpoint: Path) -> bool:
-    """Whether every saved RNG state (one per process) loads; a kill mid-write leaves a truncated pickle."""
+    """Whether every saved RNG state is a whole archive: ``torch.save`` writes zip files, whose CRCs show a truncated
+    or damaged file. Nothing is unpickled (a crafted file could run code) and no numpy version matters."""
     for path in checkpoint.glob("rng_state*.pth"):
         try:
-            torch.load(path, weights_only=False)
-        except Exception:  # truncated pickles raise EOFError, UnpicklingError or RuntimeError
+            with zipfile.ZipFile(path) as archive:
+                if archive.testzip() is not None:
+                    return False
+        except (OSError, zipfile.BadZipFile):
             return False
     return True
 
 
+def _files(checkpoint: Path) -> dict[str, int]:
+    """Every file under the checkpoint (relative path -> size), the completion record excepted."""
+    return {
+        path.relative_to(checkpoint).as_posix(): path.stat().st_size
+        for path in sorted(checkpoint.rglob("*"))
+        if path.is_file() and path.name != COMPLETE_FILE
+    }
+
+
+def mark_complete(checkpoint: str | os.PathLike[str]) -> Path:
+    """Record the checkpoint as complete: every file and its size, written atomically (call once all are saved)."""
+    checkpoint = Path(checkpoint)
+    return write_json(checkpoint / COMPLETE_FILE, {"files": _files(checkpoint)})
+
+
+def _matches_record(checkpoint: Path, record: dict) -> bool:
+    files = record.get("files")
+    if not isinstance(files, dict) or "trainer_state.json" not in files:
+        return False
+    for name, size in files.items():
+        path = checkpoint / name
+        if not path.is_file() or path.stat().st_size != size:
+            return False
+    return _has_weights(checkpoint)
+
+
 def is_complete_checkpoint(checkpoint: str | os.PathLike[str]) -> bool:
-    """Whether a ``checkpoint-<step>`` folder was written completely (state, weights, RNG states readable)."""
+    """Whether a ``checkpoint-<step>`` folder was written completely (see the module docstring)."""
     checkpoint = Path(checkpoint)
     match = CHECKPOINT_PATTERN.match(checkpoint.name)
     try:
         state = json.loads((checkpoint / "trainer_state.json").read_text())
         if match is None or int(state["global_step"]) != int(match.group(1)):
             return False
+        if (checkpoint / COMPLETE_FILE).exists():
+            return _matches_record(checkpoint, json.loads((checkpoint / COMPLETE_FILE).read_text()))
         return _has_weights(checkpoint) and _readable_rng_states(checkpoint)
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -100,13 +141,32 @@ def find_resume_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
     return None
 
 
-def remove_incomplete_checkpoints(output_dir: str | os.PathLike[str]) -> list[Path]:
-    """Delete incomplete checkpoints newer than the newest complete one (the run writes those steps again)."""
-    removed = []
+def set_aside_incomplete_checkpoints(output_dir: str | os.PathLike[str]) -> list[Path]:
+    """Rename the incomplete checkpoints newer than the newest complete one out of the way (never deleted): the run
+    writes those steps again. Returns their new paths."""
+    moved = []
     for checkpoint in list_checkpoints(output_dir):
         if is_complete_checkpoint(checkpoint):
             break
-        logger.warning("Removing incomplete checkpoint %s before resuming.", checkpoint)
-        shutil.rmtree(checkpoint, ignore_errors=True)
-        removed.append(checkpoint)
-    return removed
+        target = set_aside(checkpoint, "incomplete")
+        if target is not None:
+            logger.warning("Set the incomplete checkpoint %s aside as %s before resuming.", checkpoint, target.name)
+            moved.append(target)
+    return moved
+
+
+def set_aside_checkpoints(output_dir: str | os.PathLike[str]) -> Path | None:
+    """Move every ``checkpoint-*`` of an earlier run into ``<output_dir>/superseded-<time>/`` (a run starting over
+    never writes its checkpoints over another run's); the folder, or None when there was none."""
+    checkpoints = list_checkpoints(output_dir)
+    if not checkpoints:
+        return None
+    holder = Path(output_dir) / "superseded"
+    holder.mkdir(exist_ok=True)
+    target = set_aside(holder, "run")
+    if target is None:
+        raise OSError(f"cannot set the earlier run's checkpoints in {output_dir} aside; move them, or resume")
+    for checkpoint in checkpoints:
+        os.replace(checkpoint, target / checkpoint.name)
+    logger.warning("Starting over: moved %d checkpoint(s) of the earlier run to %s", len(checkpoints), target)
+    return target

@@ -8,7 +8,6 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from configuration import BACKBONES
@@ -137,11 +136,12 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 def _dry_run(recipe: Any, json_path: str | None) -> int:
     """Read and report on every data source of the recipe; no model is built."""
     from .data.check import check_data, format_report, report_json
+    from .files import write_json
 
     reports = check_data(recipe)
     print(format_report(reports), flush=True)
     if json_path:
-        Path(json_path).write_text(json.dumps(report_json(reports), indent=2) + "\n", encoding="utf-8")
+        write_json(json_path, report_json(reports))
     return 1 if any(r.error for r in reports) else 0
 
 

@@ -29,6 +29,7 @@ from modeling_vlm import VLForConditionalGeneration, VLImageProcessor, VLProcess
 from processing import LAYOUT_TOKENS
 
 from .collator import VLDataCollator
+from .files import write_json, write_text
 from .plots import loss_curves
 from .short_runs import build_small_model, short_run_arguments
 from .synthetic import shapes, tasks
@@ -258,7 +259,7 @@ def results_table(results: dict[str, Any]) -> str:
 def write_report(results: dict[str, Any], out: Path) -> None:
     """Write ``results.json`` and ``results.md`` and print the table."""
     table = results_table(results)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "results.md").write_text("# vlm demo: Pythia-VL vs Mamba-VL on synthetic tasks\n\n" + table + "\n")
+    write_json(out / "results.json", results)
+    write_text(out / "results.md", "# vlm demo: Pythia-VL vs Mamba-VL on synthetic tasks\n\n" + table + "\n")
     print("\n" + table + "\n", flush=True)
     print(f"Saved models, predictions, results.json, results.md and training_curves.png under {out}/", flush=True)

@@ -47,6 +47,7 @@ from transformers import TrainingArguments
 from configuration import BACKBONES, PRESETS
 
 from .data.readers import READERS, get_reader
+from .files import write_text
 from .synthetic.shapes import SyntheticShapesConfig
 
 __all__ = [
@@ -514,6 +515,4 @@ def save_recipe(recipe: Recipe, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     data = recipe_to_dict(recipe)
     text = json.dumps(data, indent=2) + "\n" if path.suffix == ".json" else yaml.safe_dump(data, sort_keys=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_text(path, text)  # atomic: a kill never leaves half a recipe for the next resume to read

@@ -26,7 +26,12 @@ from transformers.integrations import is_tensorboard_available
 from modeling_vlm import VLForConditionalGeneration, VLProcessor
 from modeling_vlm.standalone import mark_standalone
 
-from .checkpoints import find_resume_checkpoint, is_complete_checkpoint, remove_incomplete_checkpoints
+from .checkpoints import (
+    find_resume_checkpoint,
+    is_complete_checkpoint,
+    set_aside_checkpoints,
+    set_aside_incomplete_checkpoints,
+)
 from .collator import VLDataCollator
 from .data.sources import (
     SKIPPED_RECORDS_FILE,
@@ -149,7 +154,15 @@ def _warn_if_recipe_changed(recipe: Recipe, output_dir: Path) -> None:
     saved_path = output_dir / RECIPE_FILE
     if not saved_path.is_file():
         return
-    saved, current = yaml.safe_load(saved_path.read_text(encoding="utf-8")), recipe_to_dict(recipe)
+    try:
+        saved = yaml.safe_load(saved_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:  # reported, then rewritten by this run
+        logger.warning("The saved %s is unreadable (%s); it is written again.", saved_path, err)
+        return
+    if not isinstance(saved, dict):
+        logger.warning("The saved %s holds no recipe; it is written again.", saved_path)
+        return
+    current = recipe_to_dict(recipe)
     changed = sorted(key for key in set(saved) | set(current) if saved.get(key) != current.get(key))
     if changed:
         logger.warning("Resuming in %s with a recipe that differs from the saved one in: %s", output_dir, changed)
@@ -172,6 +185,31 @@ def _check_data_paths(recipe: Recipe) -> None:
                 raise FileNotFoundError(
                     f"{recipe.path or 'recipe'}: {where}.image_root: {source.image_root!r} is not a folder."
                 )
+
+
+_ADAPTER_FILES = (
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+    "adapter_config.json",
+    "README.md",
+)  # PEFT card too
+
+
+def _save_merged(trainer: RecipeTrainer, out: Path) -> None:
+    """LoRA on a base that is no loadable checkpoint (a preset, or parts assembled here): an adapter alone would name
+    no base (``base_model_name_or_path: None``) and the base weights would exist nowhere, so the adapter is merged
+    into the model and the whole model is saved instead."""
+    if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
+        logger.warning("LoRA on a %s base under DeepSpeed/FSDP: only the adapter is saved; merge it from a checkpoint "
+                       "loaded in one process.", "random or assembled")  # fmt: skip
+        return
+    merged = trainer.model.merge_and_unload()
+    trainer.model = merged
+    if trainer.args.should_save:
+        for name in _ADAPTER_FILES:
+            (out / name).unlink(missing_ok=True)
+        merged.save_pretrained(out)
+        logger.warning("LoRA on a base that is no saved checkpoint: saved the merged model to %s", out)
 
 
 def _card_kwargs(recipe: Recipe, model: VLForConditionalGeneration, output_dir: Path) -> dict[str, Any]:
@@ -223,8 +261,10 @@ def train(
     if args.process_index == 0:
         out.mkdir(parents=True, exist_ok=True)
         if resume == "auto":
-            remove_incomplete_checkpoints(out)
+            set_aside_incomplete_checkpoints(out)
             _warn_if_recipe_changed(run_recipe, out)
+        elif resume == "never":
+            set_aside_checkpoints(out)  # never write over another run's checkpoints
         save_recipe(run_recipe, out / RECIPE_FILE)
     with args.main_process_first(desc="finding the checkpoint to resume from"):
         checkpoint = resolve_resume(out, resume)
@@ -247,6 +287,8 @@ def train(
         logger.warning("Resuming from %s", checkpoint)
     metrics = trainer.train(resume_from_checkpoint=checkpoint).metrics
     trainer.save_model()
+    if recipe.lora is not None and recipe.model.mode != "pretrained":
+        _save_merged(trainer, out)
     trainer.save_state()
     card = _card_kwargs(recipe, model, out)
     if args.push_to_hub:

@@ -17,7 +17,9 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from modeling_vlm import VLForConditionalGeneration
 
+from .checkpoints import CHECKPOINT_PATTERN, mark_complete
 from .data.sources import RecipeData, local_skip_counts, skipped_report, write_skipped
+from .files import set_aside, write_text
 from .recipe import Recipe, recipe_to_dict
 
 __all__ = ["RecipeTrainer", "SkippedRecordsCallback", "recipe_card_section"]
@@ -35,6 +37,22 @@ class RecipeTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.recipe = recipe
         self.data_summary = data_summary
+
+    def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
+        """The Trainer's save into a fresh folder, committed once every process is done (:func:`mark_complete`).
+
+        A folder already at this step (an earlier attempt's) is set aside first, so no file of it can pass for one
+        of this save's.
+        """
+        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        if self.args.should_save and folder.exists():
+            moved = set_aside(folder, "replaced")
+            logger.warning("Set the existing %s aside as %s before saving this step.", folder, moved)
+        self.accelerator.wait_for_everyone()
+        super()._save_checkpoint(model, trial)
+        self.accelerator.wait_for_everyone()  # every process's shard, optimizer and RNG state is on disk
+        if self.args.should_save and folder.is_dir() and CHECKPOINT_PATTERN.match(folder.name):
+            mark_complete(folder)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
         """Load checkpoint weights through ``from_pretrained``, which maps saved key names back to module names.
@@ -65,7 +83,7 @@ class RecipeTrainer(Trainer):
             card = Path(self.args.output_dir) / "README.md"
             # The Trainer reads an empty `_name_or_path` (a model built from a config) as a base model named "".
             text = card.read_text(encoding="utf-8").replace(_EMPTY_BASE_MODEL, _SCRATCH)
-            card.write_text(text + recipe_card_section(self.recipe, self.data_summary))
+            write_text(card, text + recipe_card_section(self.recipe, self.data_summary))
 
 
 def recipe_card_section(recipe: Recipe, data_summary: list[dict[str, Any]]) -> str:

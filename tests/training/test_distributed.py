@@ -121,7 +121,8 @@ def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(
     log = _run(command)  # the same command again
     resumed_from = re.search(r"Resuming from \S*checkpoint-(\d+)", log)
     assert resumed_from and int(resumed_from.group(1)) in steps and int(resumed_from.group(1)) >= 4
-    assert f"Removing incomplete checkpoint {half_written}" in log
+    assert f"Set the incomplete checkpoint {half_written} aside" in log
+    assert list(out.glob("checkpoint-36.incomplete-*"))  # kept, renamed: never deleted
     # The reference runs the same way, as a fresh process (in-process runs differ from subprocesses by float noise).
     _run(_train_command(recipe, tmp_path / "uninterrupted", "never"))
 

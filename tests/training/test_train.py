@@ -29,7 +29,7 @@ from transformers import (
 
 from modeling_vlm import VLForConditionalGeneration
 from processing import VLProcessor
-from training.checkpoints import is_complete_checkpoint
+from training.checkpoints import COMPLETE_FILE, is_complete_checkpoint
 from training.cli import main
 from training.data.sources import read_sources
 from training.model_loading import build_model_and_processor
@@ -84,6 +84,15 @@ def test_tiny_recipe_end_to_end_through_the_cli(
     assert isinstance(model, VLForConditionalGeneration) and isinstance(
         AutoProcessor.from_pretrained(out), VLProcessor
     )
+    record = json.loads((out / "checkpoint-4" / COMPLETE_FILE).read_text())["files"]
+    assert {"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json", "model.safetensors"} <= set(record)
+    (out / RECIPE_FILE).write_text("name: [unclosed")  # a truncated run_recipe.yaml must not block the next start
+    tiny_recipe["training"]["max_steps"] = 2
+    assert main(["train", str(write_recipe(tiny_recipe)), "--output-dir", str(out), "--resume", "never"]) == 0
+    [superseded] = out.glob("superseded.run-*")  # the first run's checkpoints, set aside rather than overwritten
+    assert sorted(p.name for p in superseded.iterdir()) == ["checkpoint-2", "checkpoint-4"]
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]
+    assert load_recipe(out / RECIPE_FILE).training["max_steps"] == 2
 
 
 @pytest.mark.parametrize(
@@ -326,3 +335,18 @@ def test_cli_reports_a_bad_recipe_in_one_line(
     assert main(["train", str(path)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"vlm train: error: {path}: model.backbone='rwkv' is unknown") and "\n" not in error
+
+
+def test_lora_on_a_preset_saves_the_merged_model(
+    tiny_recipe: dict[str, Any], write_recipe: Callable[..., Path], tmp_path: Path
+) -> None:
+    tiny_recipe["lora"] = {"r": 4, "alpha": 8}
+    tiny_recipe["training"]["max_steps"] = 2
+    result = train(load_recipe(write_recipe(tiny_recipe)), output_dir=tmp_path / "run")
+    out = tmp_path / "run"
+    assert not (out / "adapter_config.json").exists()  # an adapter of a random base could never be loaded
+    loaded = AutoModelForImageTextToText.from_pretrained(out)
+    trained = result.trainer.model.state_dict()
+    for name, tensor in loaded.state_dict().items():
+        torch.testing.assert_close(tensor, trained[name], msg=name)
+    assert not any("lora_" in name for name in loaded.state_dict())

@@ -9,7 +9,6 @@ out of hub pushes) and then reads them like any other image folder. Skips are co
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter
@@ -22,6 +21,7 @@ from torch.utils.data import ConcatDataset, Dataset
 
 from processing import VLProcessor
 
+from ..files import write_json
 from ..recipe import SYNTHETIC, DataRecipe, DataSource, Recipe
 from ..synthetic.shapes import SyntheticShapesConfig, build_synthetic_dataset
 from .dataset import ConversationDataset, WeightedMixture
@@ -244,4 +244,4 @@ def local_skip_counts(data: RecipeData) -> dict[str, dict[str, int]]:
 
 def write_skipped(path: str | os.PathLike[str], report: dict[str, Any]) -> None:
     """Write the skip report as JSON."""
-    Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(path, report)

@@ -26,6 +26,7 @@ from typing import Any
 
 from configuration import backbone_spec
 
+from ..files import write_json, write_text
 from ..plots import bar_chart, line_chart
 from .paper import PAPER_MODELS
 
@@ -412,7 +413,7 @@ def run_compare(runs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     report["plots"] = _write_plots(report, out)
     text = report_markdown(report)
-    (out / "report.md").write_text(text)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_text(out / "report.md", text)
+    write_json(out / "report.json", report)
     print(text + f"\nSaved report.md, report.json and {len(report['plots'])} plot(s) under {out}/", flush=True)
     return report

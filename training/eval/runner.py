@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from configuration import PRESETS, VLConfig, backbone_spec
 
+from ..files import read_json, write_json, write_text
 from .benchmarks import BenchmarkResult, EvalSample, get_benchmark
 from .data_sources import SOURCES, load_samples
 from .generation import generate_answers, generate_from_ids
@@ -248,7 +249,7 @@ def evaluate_benchmark(
         "max_new_tokens": config.new_tokens(name),
         "config": asdict(config),
     }
-    (out_dir / "metrics.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json(out_dir / "metrics.json", record)
     return result
 
 
@@ -261,10 +262,10 @@ def model_summary(model_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
     """``info`` plus every benchmark's metrics.json found under ``model_dir`` (so partial runs accumulate)."""
     benchmarks = {}
     for path in sorted(model_dir.glob("*/metrics.json")):
-        try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err})") from err
+        record = read_json(path, "benchmark metrics")
+        if not isinstance(record, dict) or "benchmark" not in record:
+            print(f"warning: {path} is unreadable or incomplete; left out of the summary (rerun that benchmark)")
+            continue
         benchmarks[record["benchmark"]] = {k: v for k, v in record.items() if k not in ("config", "model")}
     return {**info, "benchmarks": benchmarks}
 
@@ -326,9 +327,9 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
         result = evaluate_benchmark(model, processor, name, items, model_dir / name, config, skipped[name])
         print(f"{name}: {result.primary_metric} = {100 * result.primary:.2f} ({len(items)} samples)", flush=True)
     summary = model_summary(model_dir, _model_info(model, processor, config))
-    (model_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(model_dir / "metrics.json", summary)
     report = results_markdown(summary)
-    (model_dir / "results.md").write_text(report)
+    write_text(model_dir / "results.md", report)
     print("\n" + report, flush=True)
     print(f"Saved predictions, metrics.json and results.md under {model_dir}/", flush=True)
     return summary

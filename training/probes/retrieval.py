@@ -31,6 +31,7 @@ from processing import IGNORE_INDEX, LAYOUT_TOKENS
 
 from ..collator import VLDataCollator
 from ..eval.generation import generate_answers
+from ..files import write_json, write_text
 from ..plots import line_chart
 from ..short_runs import build_small_model, short_run_arguments, small_text_config
 from ..synthetic.retrieval import RetrievalExample, grid_example, symbol_vocabulary, text_example
@@ -321,9 +322,9 @@ def results_table(results: dict[str, Any]) -> str:
 def _write_outputs(results: dict[str, Any], out: Path) -> str:
     """Write results.json, results.md and retrieval_curves.png; return the Markdown tables."""
     table = results_table(results)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(out / "results.json", results)
     title = f"# In-context retrieval probe ({results['modality']})\n\n"
-    (out / "results.md").write_text(title + table + "\n")
+    write_text(out / "results.md", title + table + "\n")
     models = results["models"]
     line_chart(
         [
