@@ -121,6 +121,7 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
                 f"vision_hidden_size={config.vision_hidden_size}, but the {config.vision_config.model_type} tower "
                 f"emits features of width {width}; leave vision_hidden_size unset to take the tower's."
             )
+        self.num_prefix_tokens = _check_grid(self.vision_tower, config)
         self.multi_modal_projector = VLMultiModalProjector(config)
         self.language_model = self._build_language_model(config)
         self.post_init()
@@ -245,10 +246,12 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
             )
         features = outputs.last_hidden_state if layer == -1 else outputs.hidden_states[layer]  # (N, T, C)
         num_prefix = features.shape[1] - self.config.num_image_tokens  # CLS / register tokens lead
-        if num_prefix < 0:
+        expected = getattr(self, "num_prefix_tokens", None)
+        if num_prefix < 0 or (expected is not None and num_prefix != expected):
             raise ValueError(
-                f"The vision tower returned {features.shape[1]} tokens per image, fewer than "
-                f"image_grid_size**2={self.config.num_image_tokens}; check image_grid_size and the image size."
+                f"The vision tower returned {features.shape[1]} tokens per image, not image_grid_size**2="
+                f"{self.config.num_image_tokens} patches + {expected if expected is not None else 'its'} leading "
+                "token(s): the images' size differs from the tower's (check the image processor's size)."
             )
         features = features[:, num_prefix:]  # (N, grid*grid, C)
         return self.multi_modal_projector(features.to(self.multi_modal_projector.linear_1.weight.dtype))
@@ -292,6 +295,7 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of `input_ids` or `inputs_embeds`.")
+        _check_image_inputs(self.config, input_ids, pixel_values)
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)  # (B, L, d)
         image_features = None
@@ -313,6 +317,28 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
         )
 
     # -- generation ------------------------------------------------------------------------------------------------
+    def _expand_inputs_for_generation(
+        self,
+        expand_size: int = 1,
+        is_encoder_decoder: bool = False,
+        input_ids: torch.LongTensor | None = None,
+        **model_kwargs: Any,
+    ) -> tuple[torch.LongTensor, dict[str, Any]]:
+        """Beams / return sequences: copy each sample's images with it (generate's default would repeat every
+        image row in place, giving a two-image sample beams of (R, R) and (G, G) instead of (R, G))."""
+        pixel_values = model_kwargs.pop("pixel_values", None)
+        expanded, model_kwargs = super()._expand_inputs_for_generation(
+            expand_size=expand_size, is_encoder_decoder=is_encoder_decoder, input_ids=input_ids, **model_kwargs
+        )
+        if pixel_values is not None and expand_size > 1 and input_ids is not None:
+            counts = ((input_ids == self.config.image_token_id).sum(1) // self.config.num_image_tokens).tolist()
+            starts = [sum(counts[:i]) for i in range(len(counts))]
+            order = [start + k for start, n in zip(starts, counts, strict=True) for _ in range(expand_size)
+                     for k in range(n)]  # fmt: skip
+            pixel_values = pixel_values[torch.tensor(order, dtype=torch.long, device=pixel_values.device)]
+        model_kwargs["pixel_values"] = pixel_values
+        return expanded, model_kwargs
+
     def prepare_inputs_for_generation(
         self,
         input_ids: torch.LongTensor,
@@ -325,6 +351,55 @@ class VLForConditionalGeneration(VLPreTrainedModel, GenerationMixin):
         if kwargs.get("is_first_iteration") or not kwargs.get("use_cache", True):
             model_inputs["pixel_values"] = pixel_values
         return model_inputs
+
+
+def _check_image_inputs(config: VLConfig, input_ids: torch.Tensor | None, pixel_values: torch.Tensor | None) -> None:
+    """Refuse image placeholders without images (their embeddings would stand in for the image) and pixel values
+    that are not floats (raw 0..255 integers skipped the image processor)."""
+    if pixel_values is not None and not torch.is_floating_point(pixel_values):
+        raise ValueError(
+            f"pixel_values must be floating point (the image processor's output), got {pixel_values.dtype}"
+        )
+    if pixel_values is None and input_ids is not None:
+        placeholders = int((input_ids == config.image_token_id).sum())
+        if placeholders >= config.num_image_tokens:  # a whole image block; one generated token is not an image
+            raise ValueError(
+                f"input_ids hold {placeholders} image placeholder(s) (token id {config.image_token_id}) but no "
+                "pixel_values were given; pass the images, or drop the image blocks from the text"
+            )
+
+
+def _tower_grid(vision_tower: nn.Module) -> tuple[int, int] | None:
+    """``(leading tokens, patches)`` the tower emits per image at its configured size, when it can tell."""
+    timm_model = getattr(vision_tower, "timm_model", None)
+    if timm_model is not None:
+        grid = getattr(getattr(timm_model, "patch_embed", None), "grid_size", None)
+        if grid is None:
+            return None
+        return int(getattr(timm_model, "num_prefix_tokens", 1)), int(grid[0]) * int(grid[1])
+    config = vision_tower.config
+    image_size, patch_size = getattr(config, "image_size", None), getattr(config, "patch_size", None)
+    if not isinstance(image_size, int) or not isinstance(patch_size, int):
+        return None
+    prefix = 0 if "siglip" in config.model_type else 1 + int(getattr(config, "num_register_tokens", 0) or 0)
+    return prefix, (image_size // patch_size) ** 2
+
+
+def _check_grid(vision_tower: nn.Module, config: VLConfig) -> int | None:
+    """The tower's leading-token count; ValueError when ``image_grid_size`` does not cover its patch grid (smaller
+    would drop real patches as if they were CLS tokens)."""
+    grid = _tower_grid(vision_tower)
+    if grid is None:
+        return None
+    prefix, patches = grid
+    if patches != config.num_image_tokens:
+        side = round(patches**0.5)
+        raise ValueError(
+            f"image_grid_size={config.image_grid_size} gives {config.num_image_tokens} image tokens, but the "
+            f"{config.vision_config.model_type} tower makes {patches} patches per image ({side} per side at its "
+            f"image size); set image_grid_size={side}"
+        )
+    return prefix
 
 
 def _feature_width(vision_tower: nn.Module) -> int:

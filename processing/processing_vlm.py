@@ -136,12 +136,17 @@ class VLProcessor(ProcessorMixin):
         padding: bool | str = True,
         truncation: bool = False,
         max_length: int | None = None,
-        padding_side: str | None = None,
+        padding_side: str = "left",
         return_tensors: str | None = None,
         **kwargs: Any,
     ) -> BatchFeature:
         """
         Tokenize `text` (each ``<image>`` expanded into the image block) and preprocess `images`.
+
+        A batch is padded on the left by default, as generation needs (right padding would put pad tokens between a
+        shorter prompt and its answer); training examples come from :meth:`build_training_example` and the collator.
+        `images` is one flat list in order of the placeholders, or one list per text (then each text's placeholders
+        must match its own list).
 
         Raises ``ValueError`` when the number of ``<image>`` placeholders differs from the number of images, and when
         `max_length` would cut through an image block (text after the last image is truncated instead).
@@ -151,6 +156,7 @@ class VLProcessor(ProcessorMixin):
                 raise ValueError("VLProcessor needs `text`, `images`, or both.")
             return BatchFeature(self.image_processor(images, return_tensors=return_tensors))
         texts = [text] if isinstance(text, str) else list(text)
+        self._check_images_per_sample(texts, images)
         image_list = _flatten_images(images)
         self._check_image_count(texts, image_list)
         sequences = [self.encode_with_images(t, max_length=max_length if truncation else None) for t in texts]
@@ -165,6 +171,20 @@ class VLProcessor(ProcessorMixin):
         if image_list:
             data.update(self.image_processor(image_list, return_tensors=return_tensors))
         return BatchFeature(data, tensor_type=return_tensors)
+
+    def _check_images_per_sample(self, texts: Sequence[str], images: Any) -> None:
+        """With one image list per text, each text's placeholders must match its own list (no image moves over)."""
+        if not isinstance(images, (list, tuple)) or not any(isinstance(i, (list, tuple)) for i in images):
+            return
+        if len(images) != len(texts):
+            raise ValueError(f"{len(images)} image lists were given for {len(texts)} texts; give one list per text")
+        for index, (text, group) in enumerate(zip(texts, images, strict=True)):
+            count = len(group) if isinstance(group, (list, tuple)) else 1
+            if text.count(self.image_token) != count:
+                raise ValueError(
+                    f"text {index} holds {text.count(self.image_token)} {self.image_token!r} placeholder(s) but its "
+                    f"image list has {count} image(s)"
+                )
 
     def _check_image_count(self, texts: Sequence[str], images: Sequence[Any]) -> None:
         """Raise if the ``<image>`` placeholders and the images do not pair up one to one."""

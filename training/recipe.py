@@ -321,6 +321,11 @@ def _check_model(model: ModelRecipe) -> None:
         raise RecipeError("model.backbone, model.text_config and model.vision_config go with model.preset only.")
     if model.dtype not in DTYPES:
         raise RecipeError(f"model.dtype={model.dtype!r} is not one of {', '.join(DTYPES)}.")
+    if model.dtype == "float16":
+        raise RecipeError(
+            "model.dtype=float16 trains without float32 master weights and diverges; keep model.dtype: float32 and "
+            "train in mixed precision with training.fp16: true (or training.bf16: true)."
+        )
     for key in ("image_grid_size", "image_size", "tokenizer_vocab_size"):
         if getattr(model, key) is not None and getattr(model, key) < 1:
             raise RecipeError(f"model.{key} must be positive, got {getattr(model, key)!r}.")
@@ -334,6 +339,22 @@ def _reader_parameters(reader: str) -> tuple[list[str], list[str], list[str]]:
     return required, [p.name for p in files], [p.name for p in params if p.kind is p.KEYWORD_ONLY]
 
 
+def _check_scalar_types(target: Any, values: dict[str, Any], where: str) -> None:
+    """Values of `target`'s (a function's or dataclass's) bool / int / float / str parameters have that type: a
+    ``"false"`` string is refused, not read as true."""
+    target = getattr(target, "func", target)  # functools.partial readers
+    try:
+        hints = typing.get_type_hints(target)
+    except (NameError, TypeError):  # pragma: no cover - unresolvable annotations are not checked
+        return
+    for key, value in values.items():
+        optional, hint = _is_optional(hints.get(key, Any))
+        if value is None and optional:
+            continue
+        if hint in (bool, int, float, str):
+            _scalar(value, hint, f"{where}.{key}")
+
+
 def _check_synthetic(source: DataSource, where: str) -> None:
     """Synthetic shapes: no files, ``num_images`` > 0 and valid generation options."""
     if source.files or source.image_root:
@@ -343,6 +364,9 @@ def _check_synthetic(source: DataSource, where: str) -> None:
     for key in source.kwargs:
         if key not in valid:
             raise RecipeError(_unknown_key_error(key, f"{where}.kwargs.{key}", valid))
+    _check_scalar_types(
+        SyntheticShapesConfig, {k: v for k, v in source.kwargs.items() if k in options}, f"{where}.kwargs"
+    )
     num_images = source.kwargs.get("num_images")
     if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
         raise RecipeError(f"{where}.kwargs.num_images must be a positive integer, got {num_images!r}.")
@@ -372,6 +396,7 @@ def _check_source(source: DataSource, where: str) -> None:
     for key in source.kwargs:
         if key not in keyword_args:
             raise RecipeError(_unknown_key_error(key, f"{where}.kwargs.{key}", keyword_args))
+    _check_scalar_types(get_reader(source.reader), source.kwargs, f"{where}.kwargs")
     if not source.image_root:
         raise RecipeError(f"{where}.image_root is missing: the folder the {source.reader!r} image paths start from.")
 
@@ -403,8 +428,9 @@ def _check_training(training: dict[str, Any]) -> None:
             raise RecipeError(f"{where} is set by the recipe; use {_RECIPE_OWNED_TRAINING_KEYS[key]}.")
         if key not in fields:
             raise RecipeError(_unknown_key_error(key, where, sorted(fields), _RENAMED_TRAINING_KEYS))
-        if fields[key].type in (bool, int, float, str):
-            _scalar(value, fields[key].type, where)
+        optional, hint = _is_optional(fields[key].type)
+        if hint in (bool, int, float, str) and not (value is None and optional):
+            _scalar(value, hint, where)
 
 
 def _check_recipe(recipe: Recipe) -> None:

@@ -271,13 +271,25 @@ def test_padding_sides(processor: VLProcessor, tokenizer: PreTrainedTokenizerFas
     assert tuple(out["pixel_values"].shape) == (2, 3, 32, 32)
 
 
-def test_default_padding_is_right_and_to_max_length(processor: VLProcessor, images: list) -> None:
+def test_default_padding_is_left_and_to_max_length(processor: VLProcessor, images: list) -> None:
     out = processor(images=images[:2], text=["<image>a", "<image>abc abc"], padding="max_length", max_length=40)
     assert [len(ids) for ids in out["input_ids"]] == [40, 40]
-    assert out["attention_mask"][0][-1] == 0
-    assert out["attention_mask"][0][0] == 1
+    assert out["attention_mask"][0][0] == 0 and out["attention_mask"][0][-1] == 1  # ready for generate
+    right = processor(images=images[:2], text=["<image>a", "<image>abc abc"], padding_side="right")
+    assert right["attention_mask"][0][-1] == 0
     unpadded = processor(images=images[:2], text=["<image>a", "<image>abc abc"], padding=False)
     assert len(unpadded["input_ids"][0]) < len(unpadded["input_ids"][1])
+
+
+def test_one_image_list_per_text_must_match_each_text(processor: VLProcessor, images: list) -> None:
+    out = processor(
+        images=[[images[0]], [images[1], images[2]]], text=["<image>a", "<image><image>b"], return_tensors="pt"
+    )
+    assert out["pixel_values"].shape[0] == 3
+    with pytest.raises(ValueError, match=r"text 0 holds 2 '<image>' placeholder\(s\) but its image list has 1"):
+        processor(images=[[images[0]], [images[1], images[2]]], text=["<image><image>a", "<image>b"])  # same total
+    with pytest.raises(ValueError, match="2 image lists were given for 1 texts"):
+        processor(images=[[images[0]], [images[1]]], text=["<image><image>a"])
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -620,8 +632,9 @@ def test_missing_image_raises_file_not_found_with_the_path(image_processor: VLIm
 @pytest.mark.parametrize(
     ("mode", "value", "expected"),
     [
-        ("I", 200, 200),  # 8-bit samples in a 32-bit image keep their level (a flat image is not stretched)
-        ("I", 65535, 255),  # 16-bit samples opened as "I" are scaled by the 16-bit range
+        ("I", 32896, 128),  # "I" is how PIL opens 16-bit PNG / TIFF: always the 16-bit range
+        ("I", 65535, 255),
+        ("I;16", 65535, 255),
         ("I", 0, 0),
         ("F", 0.5, 128),  # floats in [0, 1]
         ("F", 1.0, 255),
@@ -630,3 +643,31 @@ def test_missing_image_raises_file_not_found_with_the_path(image_processor: VLIm
 def test_wide_modes_keep_their_nominal_level(mode: str, value: float, expected: int) -> None:
     image = Image.new(mode, (4, 4), value)
     assert _colours(to_rgb(image)) == {(expected, expected, expected)}
+
+
+def test_wide_modes_are_decided_by_mode_not_by_their_own_values() -> None:
+    image = Image.new("I", (4, 4), 200)
+    level = to_rgb(image).getpixel((1, 1))
+    image.putpixel((0, 0), 300)  # one pixel above 255 used to rescale every other pixel (200 -> 1)
+    assert to_rgb(image).getpixel((1, 1)) == level == (1, 1, 1)
+    with pytest.raises(ValueError, match=r"mode 'F' image with samples in \[3, 3\]: expected \[0, 1\]"):
+        to_rgb(Image.new("F", (2, 2), 3.0))
+    with pytest.raises(ValueError, match=r"mode 'I' image .* expected \[0, 65535\]"):
+        to_rgb(Image.new("I", (2, 2), -5))
+    with pytest.raises(ValueError, match=r"empty image \(0x3\)"):
+        to_rgb(Image.new("L", (0, 3)))
+
+
+def test_arrays_and_tensors_are_decided_by_dtype(image_processor: VLImageProcessor) -> None:
+    half = np.full((6, 5, 3), 0.5, dtype=np.float32)  # torchvision's convention: floats in [0, 1]
+    from_float = image_processor(half, return_tensors="pt")["pixel_values"]
+    from_uint8 = image_processor(np.full((6, 5, 3), 128, dtype=np.uint8), return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(from_float, from_uint8)  # not rescaled by 1/255 a second time (black)
+    chw = image_processor(torch.full((3, 6, 5), 0.5), return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(chw, from_uint8)
+    with pytest.raises(ValueError, match=r"float image values must lie in \[0, 1\] \(got \[255, 255\]\)"):
+        image_processor(np.full((4, 4, 3), 255.0), return_tensors="pt")
+    with pytest.raises(ValueError, match="dtype int64 is ambiguous"):
+        image_processor(np.zeros((4, 4, 3), dtype=np.int64), return_tensors="pt")
+    with pytest.raises(ValueError, match=r"empty image array \(shape \(0, 4, 3\)\)"):
+        image_processor(np.zeros((0, 4, 3), dtype=np.uint8), return_tensors="pt")

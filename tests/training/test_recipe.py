@@ -105,6 +105,10 @@ def _edit(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         ("model.model_name_or_path", "some/model", r"model needs exactly one of"),
         ("trainable.vision_tower", "yes", r"trainable\.vision_tower must be true or false"),
         ("lora.r", 8, r"lora: LoRA adapts the language model, which the alignment stage keeps frozen"),
+        ("model.dtype", "float16", r"model\.dtype=float16 trains without float32 master weights .*training\.fp16"),
+        ("data.train.0.kwargs.image_size", "32", r"kwargs\.image_size must be an integer, got '32'"),
+        ("training.use_cpu", "false", r"training\.use_cpu must be true or false, got 'false'"),
+        ("training.fp16_full_eval", "no", r"training\.fp16_full_eval must be true or false"),
     ],
 )
 def test_bad_recipes_name_the_key_and_file(
@@ -127,6 +131,19 @@ def test_bad_recipes_name_the_key_and_file(
         ({"reader": "gqa", "files": {"path": "q.json"}, "image_root": "x", "kwargs": {"turns": 3}}, r"kwargs\.turns"),
         ({"reader": "gqa", "files": {"path": "q.json"}}, r"data\.train\[1\]\.image_root is missing"),
         ({"reader": "gqa", "files": {"path": 3}, "image_root": "x"}, r"files\.path must be a string, got 3"),
+        (
+            {
+                "reader": "llava_pretrain",
+                "files": {"path": "p.json"},
+                "image_root": "x",
+                "kwargs": {"use_caption_prompt": "false"},
+            },
+            r"kwargs\.use_caption_prompt must be true or false, got 'false'",
+        ),
+        (
+            {"reader": "grit", "files": {"path": "g"}, "image_root": "x", "kwargs": {"max_records": "10"}},
+            r"kwargs\.max_records must be an integer, got '10'",
+        ),
     ],
 )
 def test_bad_reader_arguments(

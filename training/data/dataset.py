@@ -4,8 +4,9 @@
 :meth:`VLProcessor.build_training_example`. A record that cannot be used is skipped -- the next usable record (in
 index order, wrapping around) is returned instead -- and counted in ``skipped`` by reason:
 
-* ``missing_image``: the image file does not exist;
-* ``corrupt_image``: the image file cannot be decoded;
+* ``missing_image``: the image file does not exist (or is no regular file);
+* ``corrupt_image``: the image file cannot be decoded (damaged, empty, or above PIL's decompression-bomb limit);
+* ``image_token_in_text``: a turn's text holds the literal image placeholder, which would stand for an image;
 * ``too_long``: the image block (plus at least one answer token) does not fit in ``max_length``.
 
 Conversations longer than ``max_length`` lose whole trailing turns first; only when even the first turn does not
@@ -32,7 +33,7 @@ from .readers.conversation import Conversation
 
 __all__ = ["SKIP_REASONS", "ConversationDataset", "WeightedMixture", "assistant_turn_ends"]
 
-SKIP_REASONS: tuple[str, ...] = ("missing_image", "corrupt_image", "too_long")
+SKIP_REASONS: tuple[str, ...] = ("missing_image", "corrupt_image", "image_token_in_text", "too_long")
 
 
 def assistant_turn_ends(labels: Sequence[int]) -> list[int]:
@@ -90,6 +91,9 @@ class ConversationDataset(Dataset):
     def build_example(self, index: int) -> dict[str, Any] | str:
         """The training example of conversation `index`, or the reason (one of ``SKIP_REASONS``) it is unusable."""
         conversation = self.conversations[index]
+        token = self.processor.image_token
+        if any(token in user or token in assistant for user, assistant in conversation.turns):
+            return "image_token_in_text"
         images = None
         if conversation.image_path is not None:  # None: a text-only conversation
             try:

@@ -9,11 +9,13 @@ out of hub pushes) and then reads them like any other image folder. Skips are co
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,17 @@ class RecipeData:
         ]
 
 
+def _generation_key(source: DataSource, seed: int) -> str:
+    """A digest of every parameter the rendered images depend on (a changed seed, size or task renders anew)."""
+    options = {k: v for k, v in source.kwargs.items() if k not in ("num_images", "seed")}
+    parameters = {
+        "seed": source.kwargs.get("seed", seed),
+        **source.kwargs,
+        "config": asdict(SyntheticShapesConfig(**options)),
+    }
+    return hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def _synthetic_conversations(source: DataSource, folder: Path, seed: int) -> list[Conversation]:
     """Render the synthetic shapes of `source` into `folder` (once) and return one conversation per task row."""
     options = {k: v for k, v in source.kwargs.items() if k not in ("num_images", "seed")}
@@ -105,7 +118,7 @@ def read_sources(
     read = []
     for source in sources:
         if source.reader == SYNTHETIC:
-            folder = Path(output_dir) / SYNTHETIC_FOLDER / f"{split}-{source.name}"
+            folder = Path(output_dir) / SYNTHETIC_FOLDER / f"{split}-{source.name}-{_generation_key(source, seed)}"
             conversations = _synthetic_conversations(source, folder, seed)
         else:
             conversations = get_reader(source.reader)(**source.files, **source.kwargs)

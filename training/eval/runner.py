@@ -13,8 +13,7 @@ beside ours (:func:`training.eval.paper.compare_with_paper`); otherwise our numb
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from .data_sources import SOURCES, load_samples
 from .generation import generate_answers, generate_from_ids
 from .paper import BENCHMARK_TO_PAPER_COLUMN, PAPER_MODELS, compare_with_paper
 from .paper_prompts import PAPER_MAX_NEW_TOKENS, paper_input_ids, paper_turns
+from .saved import PREDICTIONS_FILE, check_fingerprint, read_predictions, weights_digest
 
 __all__ = [
     "EvalConfig",
@@ -141,39 +141,6 @@ def paper_model_for(config: VLConfig) -> str | None:
     return None
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Predictions file (append-only, resumable)
-# ------------------------------------------------------------------------------------------------------------
-
-
-def _valid_records(text: str) -> Iterator[dict[str, Any]]:
-    """Records of a predictions file that parse and carry a string ``sample_id`` (first occurrence wins)."""
-    seen: set[str] = set()
-    for line in text.split("\n"):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("sample_id"), str) and record["sample_id"] not in seen:
-            seen.add(record["sample_id"])
-            yield record
-
-
-def read_predictions(path: Path) -> dict[str, Any]:
-    """``{sample_id: prediction}`` saved in ``path``; drops truncated, malformed and duplicate lines from the file."""
-    if not path.is_file():
-        return {}
-    text = path.read_text(encoding="utf-8")
-    records = list(_valid_records(text))
-    lines = [json.dumps(r) for r in records]
-    if text != "".join(line + "\n" for line in lines):
-        # Rewrite so the next append starts on a fresh line and no dropped fragment stays behind.
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        os.replace(tmp, path)
-    return {r["sample_id"]: r.get("prediction") for r in records}
-
-
 def _check_samples(name: str, samples: Sequence[EvalSample]) -> None:
     """Sample ids must be unique (resuming keys on them) and every image file must exist."""
     seen: set[str] = set()
@@ -188,27 +155,51 @@ def _check_samples(name: str, samples: Sequence[EvalSample]) -> None:
 
 def _generate_missing(
     model: Any, processor: Any, pending: Sequence[EvalSample], path: Path, config: EvalConfig, desc: str
-) -> None:
-    """Generate answers for ``pending`` batch by batch, appending each batch to ``path`` as soon as it is done."""
+) -> int:
+    """Generate answers for ``pending`` batch by batch, appending each batch to ``path`` as soon as it is done; a
+    sample whose image cannot be read is recorded as failed (redone next run). Returns the number that failed."""
     starts = range(0, len(pending), config.batch_size)
+    failed = 0
     with path.open("a", encoding="utf-8") as handle:
         for start in tqdm(starts, desc=desc, disable=not config.show_progress, leave=False):
-            batch = pending[start : start + config.batch_size]
-            answers = _answers(model, processor, batch, config, desc)
+            batch, images, records = [], [], []
+            for sample in pending[start : start + config.batch_size]:
+                try:
+                    images.append(sample.load_image())
+                    batch.append(sample)
+                except (FileNotFoundError, ValueError) as err:
+                    records.append({"sample_id": sample.sample_id, "prediction": None, "error": str(err)})
+            answers = _answers(model, processor, batch, images, config, desc) if batch else []
             for sample, answer in zip(batch, answers, strict=True):
-                record = {"sample_id": sample.sample_id, "prediction": answer, "references": sample.references}
-                handle.write(json.dumps(record) + "\n")
+                records.append({"sample_id": sample.sample_id, "prediction": answer, "references": sample.references})
+            failed += sum("error" in r for r in records)
+            handle.write("".join(json.dumps(r) + "\n" for r in records))
             handle.flush()
+    return failed
 
 
-def _answers(model: Any, processor: Any, batch: Sequence[EvalSample], config: EvalConfig, name: str) -> list[str]:
+def _answers(
+    model: Any, processor: Any, batch: Sequence[EvalSample], images: Sequence[Any], config: EvalConfig, name: str
+) -> list[str]:
     """Greedy answers for one batch in the configured prompt style."""
-    images = [s.load_image() for s in batch]
     if config.prompt_style == "paper":
         ids = [paper_input_ids(processor, paper_turns(name, s), config.instruction_first) for s in batch]
-        return generate_from_ids(model, processor, images, ids, config.new_tokens(name))
+        return generate_from_ids(model, processor, list(images), ids, config.new_tokens(name))
     prompts = [s.prompt for s in batch]
-    return generate_answers(model, processor, images, prompts, len(batch), config.new_tokens(name), False)
+    return generate_answers(model, processor, list(images), prompts, len(batch), config.new_tokens(name), False)
+
+
+def _fingerprint(config: EvalConfig, name: str, processor: Any, weights: str) -> dict[str, Any]:
+    """Everything that decides a benchmark's answers: the model and the generation settings."""
+    return {
+        "model_path": str(Path(config.model).resolve()),
+        "weights_sha256": weights,
+        "prompt_style": config.prompt_style,
+        "instruction_first": bool(processor.instruction_first),
+        "max_new_tokens": config.new_tokens(name),
+        "source": config.source,
+        "split": config.splits.get(name, get_benchmark(name).split),
+    }
 
 
 def evaluate_benchmark(
@@ -219,18 +210,25 @@ def evaluate_benchmark(
     out_dir: Path,
     config: EvalConfig,
     skipped: Mapping[str, int] | None = None,
+    weights: str = "",
 ) -> BenchmarkResult:
-    """Generate the answers not yet in ``out_dir/predictions.jsonl``, score all ``samples``, write metrics.json
-    (with the annotations the reader ``skipped``, by reason)."""
+    """Generate the answers not yet in ``out_dir/predictions.jsonl`` (made under this model's fingerprint), score all
+    ``samples``, write metrics.json (with the annotations the reader ``skipped``, by reason)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "predictions.jsonl"
+    path = out_dir / PREDICTIONS_FILE
+    stale = check_fingerprint(out_dir, _fingerprint(config, name, processor, weights))
+    if stale:
+        print(f"{name}: {stale}; starting fresh", flush=True)
     saved = read_predictions(path)
     pending = [s for s in samples if s.sample_id not in saved]
-    if saved and pending:
-        print(f"{name}: resuming, {len(samples) - len(pending)} of {len(samples)} predictions already saved")
-    _generate_missing(model, processor, pending, path, config, name)
+    reused = len(samples) - len(pending)
+    if reused:
+        print(f"{name}: resuming, reusing {reused} of {len(samples)} saved predictions", flush=True)
+    failed = _generate_missing(model, processor, pending, path, config, name)
+    if failed:
+        print(f"{name}: {failed} image(s) could not be read; scored as wrong (see {path}, redone next run)")
     saved = read_predictions(path)
-    result = get_benchmark(name).score([saved[s.sample_id] for s in samples], samples)
+    result = get_benchmark(name).score([saved.get(s.sample_id) for s in samples], samples)
     record = {
         "benchmark": name,
         "model": config.model_name,
@@ -240,6 +238,8 @@ def evaluate_benchmark(
         "scores": result.scores,
         "num_samples": len(samples),
         "skipped": dict(skipped or {}),
+        "unreadable_images": failed,
+        "reused_predictions": reused,
         "split": config.splits.get(name, get_benchmark(name).split),
         "source": config.source,
         "paper_column": BENCHMARK_TO_PAPER_COLUMN.get(name),
@@ -323,8 +323,9 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     if config.instruction_first:
         processor.instruction_first = True
     model_dir = Path(config.out) / config.model_name
+    weights = weights_digest(config.model)
     for name, items in samples.items():
-        result = evaluate_benchmark(model, processor, name, items, model_dir / name, config, skipped[name])
+        result = evaluate_benchmark(model, processor, name, items, model_dir / name, config, skipped[name], weights)
         print(f"{name}: {result.primary_metric} = {100 * result.primary:.2f} ({len(items)} samples)", flush=True)
     summary = model_summary(model_dir, _model_info(model, processor, config))
     write_json(model_dir / "metrics.json", summary)

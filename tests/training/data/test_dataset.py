@@ -229,3 +229,19 @@ def test_the_held_out_set_takes_only_usable_records(processor: VLProcessor, imag
     assert [c.image_path for c in kept] == ["red.png", "missing.png", "corrupt.jpg"]  # skipped later, as usual
     with pytest.raises(ValueError, match="has only 2 usable conversations to hold out"):
         _holdout(read, 3, processor, None)
+
+
+def test_a_literal_image_token_or_a_decompression_bomb_is_skipped_and_counted(
+    processor: VLProcessor, image_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Image.new("RGB", (64, 64)).save(image_root / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4096 pixels > 2 x the limit: PIL refuses to decode
+    conversations = [
+        conversation("red.png", vqa_turn("What does <image> mean in this text?", "a tag")),
+        conversation("huge.png"),
+        conversation("blue.png"),
+    ]
+    dataset = ConversationDataset(conversations, image_root, processor)
+    assert dataset[0]["input_ids"] == dataset[2]["input_ids"]  # both bad records yield the next usable one
+    dataset.validate()
+    assert dataset.skipped == Counter(image_token_in_text=1, corrupt_image=1)

@@ -121,7 +121,7 @@ def test_eval_resumes_from_saved_predictions(
     path.write_text("".join(json.dumps(r) + "\n" for r in records) + '{"sample_id": "2", "predic')
     capsys.readouterr()
     assert main(_eval_args(model, benchmark_dir, out, "--instruction-first")) == 0
-    assert "resuming, 2 of 5 predictions already saved" in capsys.readouterr().out
+    assert "vqav2_val: resuming, reusing 2 of 5 saved predictions" in capsys.readouterr().out
     records = _lines(path)
     assert [r["sample_id"] for r in records] == ["0", "1", "2", "3", "4"]  # no duplicates, the cut line redone
     assert records[0]["prediction"] == "MARKER"  # saved answers are not generated again
@@ -135,7 +135,7 @@ def test_bad_saved_predictions_score_as_wrong_and_are_kept(
 ) -> None:
     out = tmp_path / "eval"
     path = out / "tiny-pythia" / "vqav2_val" / "predictions.jsonl"
-    path.parent.mkdir(parents=True)
+    assert main(_eval_args(saved_models["pythia"], benchmark_dir, out, benchmarks="vqav2_val")) == 0  # fingerprint
     bad = ["", None, "red " * 2000, 42, "Red."]  # empty, missing, overlong, not text; the last one is right
     path.write_text("".join(json.dumps({"sample_id": str(i), "prediction": p}) + "\n" for i, p in enumerate(bad)))
     assert main(_eval_args(saved_models["pythia"], benchmark_dir, out, benchmarks="vqav2_val")) == 0
@@ -365,3 +365,88 @@ def test_list_prints_every_benchmark_with_its_files_and_folders(capsys: pytest.C
     assert "split:     random (or zeroshot)" in blocks["vsr_test"]
     assert "lmms-eval: none (release files only)" in blocks["vsr_test"]
     assert "images:    DATA_ROOT/coco/val2014/" in blocks["vqav2_val"]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Hardening: stale predictions, unreadable images and metrics, one image loader
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_predictions_of_another_model_or_setting_are_never_reused(
+    benchmark_dir: Path, saved_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    model = tmp_path / "checkpoint-500"  # two runs' checkpoints share a folder name
+    shutil.copytree(saved_models["pythia"], model)
+    out = tmp_path / "eval"
+    args = _eval_args(model, benchmark_dir, out, benchmarks="vqav2_val")
+    assert main(args) == 0
+    path = out / "checkpoint-500" / "vqav2_val" / "predictions.jsonl"
+    records = _lines(path)
+    path.write_text("".join(json.dumps({**r, "prediction": "MARKER"}) + "\n" for r in records))
+    capsys.readouterr()
+    assert main(args) == 0  # same model, same settings: reused
+    assert "reusing 5 of 5 saved predictions" in capsys.readouterr().out
+    assert {r["prediction"] for r in _lines(path)} == {"MARKER"}
+    shutil.rmtree(model)
+    shutil.copytree(saved_models["mamba"], model)  # another model in the same folder
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "saved predictions were made by another model or settings (weights_sha256)" in printed
+    assert "MARKER" not in {r["prediction"] for r in _lines(path)} and len(_lines(path)) == 5
+    [stale] = path.parent.glob("predictions.jsonl.stale-*")  # set aside, not deleted
+    assert {r["prediction"] for r in _lines(stale)} == {"MARKER"}
+    assert main([*args[:-3], "--max-new-tokens", "2", "--no-progress"]) == 0
+    assert "(max_new_tokens)" in capsys.readouterr().out
+
+
+def test_an_unreadable_image_is_recorded_scored_wrong_and_retried(
+    benchmark_dir: Path, saved_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(benchmark_dir, data)
+    (data / "images" / "pope_2.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out = tmp_path / "eval"
+    args = _eval_args(saved_models["pythia"], data, out, benchmarks="pope_random")
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "pope_random: 1 image(s) could not be read; scored as wrong" in printed
+    metrics = json.loads((out / "tiny-pythia" / "pope_random" / "metrics.json").read_text())
+    assert metrics["unreadable_images"] == 1 and metrics["num_samples"] == 4
+    failed = [r for r in _lines(out / "tiny-pythia" / "pope_random" / "predictions.jsonl") if "error" in r]
+    assert [r["sample_id"] for r in failed] == ["2"] and "pope_2.png" in failed[0]["error"]
+    _image(data / "images" / "pope_2.png", (1, 2, 3))  # fixed: the next run answers it
+    assert main(args) == 0
+    assert "reusing 3 of 4 saved predictions" in capsys.readouterr().out
+    records = _lines(out / "tiny-pythia" / "pope_random" / "predictions.jsonl")
+    assert len(records) == 4 and not any("error" in r for r in records)
+
+
+def test_an_unreadable_metrics_file_is_reported_not_fatal(
+    benchmark_dir: Path, saved_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval"
+    assert main(_eval_args(saved_models["pythia"], benchmark_dir, out)) == 0
+    (out / "tiny-pythia" / "pope_random" / "metrics.json").write_text('{"benchmark": "pope_ra')  # a cut write
+    capsys.readouterr()
+    assert main(_eval_args(saved_models["pythia"], benchmark_dir, out, benchmarks="vqav2_val")) == 0
+    assert "pope_random/metrics.json is unreadable or incomplete; left out of the summary" in capsys.readouterr().out
+    summary = json.loads((out / "tiny-pythia" / "metrics.json").read_text())
+    assert list(summary["benchmarks"]) == ["vqav2_val"]
+
+
+def test_eval_images_are_converted_as_in_training(tmp_path: Path) -> None:
+    from processing import load_image
+    from training.eval.benchmarks import EvalSample
+
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent red
+    rgba.save(tmp_path / "clear.png")
+    sample = EvalSample("1", tmp_path / "clear.png", "p", ["yes"], "pope")
+    assert sample.load_image().getpixel((0, 0)) == load_image(tmp_path / "clear.png").getpixel((0, 0)) == (255,) * 3
+    embedded = EvalSample(
+        "2", Path("x/0"), "p", ["yes"], "pope", image_loader=lambda: Image.open(tmp_path / "clear.png")
+    )
+    assert embedded.load_image().getpixel((0, 0)) == (255, 255, 255)

@@ -9,6 +9,8 @@ from typing import Any
 
 from PIL import Image
 
+from processing import load_image, to_rgb
+
 __all__ = ["BenchmarkResult", "EvalSample"]
 
 
@@ -35,13 +37,20 @@ class EvalSample:
         return self.image_loader is not None
 
     def load_image(self) -> Image.Image:
-        """The image as RGB; FileNotFoundError naming the path when it is missing."""
+        """The image as RGB, converted exactly as in training and in the processor (transparency on white, 16-bit
+        rescaled: :func:`processing.to_rgb`); FileNotFoundError naming the path when it is missing, ValueError when
+        it cannot be decoded."""
         if self.image_loader is not None:
-            return self.image_loader().convert("RGB")
+            try:
+                image = self.image_loader()
+                image.load()
+                return to_rgb(image)
+            except (OSError, SyntaxError, Image.DecompressionBombError) as err:
+                where = f"the image of sample {self.sample_id!r} ({self.image_path})"
+                raise ValueError(f"cannot decode {where}: {err}") from err
         if not self.image_path.is_file():
             raise FileNotFoundError(f"image of sample {self.sample_id!r} not found: {self.image_path}")
-        with Image.open(self.image_path) as image:
-            return image.convert("RGB")
+        return load_image(self.image_path)
 
 
 @dataclass(frozen=True)
