@@ -150,6 +150,9 @@ class VLConfig(PretrainedConfig):
             )
         if self.image_layout not in IMAGE_LAYOUTS:
             raise ValueError(f"image_layout={self.image_layout!r} is not one of {IMAGE_LAYOUTS}.")
+        for name in ("instruction_first", "projector_bias"):
+            if not isinstance(getattr(self, name), bool):  # a "false" string from a hand-edited config.json is truthy
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}.")
         for name in ("image_grid_size", "vision_hidden_size"):
             value = getattr(self, name)
             if value is None and name == "vision_hidden_size" and self.vision_config.model_type == "timm_wrapper":

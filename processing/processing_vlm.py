@@ -81,6 +81,10 @@ class VLProcessor(ProcessorMixin):
         chat_template: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if not isinstance(instruction_first, bool):  # a "false" string from processor_config.json is truthy
+            raise ValueError(f"instruction_first must be true or false, got {instruction_first!r}")
+        if not isinstance(image_grid_size, int) or isinstance(image_grid_size, bool) or image_grid_size < 1:
+            raise ValueError(f"image_grid_size must be a positive integer, got {image_grid_size!r}")
         self.image_grid_size = image_grid_size
         self.image_layout = image_layout
         self.instruction_first = instruction_first

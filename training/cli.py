@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,22 +31,48 @@ def _names(valid: Sequence[str], kind: str) -> Callable[[str], tuple[str, ...]]:
 _backbones = _names(tuple(BACKBONES), "backbone")
 
 
+def _positive_int(value: str) -> int:
+    """An argparse type: an integer >= 1 (counts, sizes, steps)."""
+    try:
+        number = int(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from err
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {number}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        number = float(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from err
+    if not (number > 0 and number != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+    return number
+
+
 def _add_demo(subparsers: argparse._SubParsersAction) -> None:
     from .demo import DemoConfig
     from .synthetic.scoring import ALL_TASKS
 
     defaults = DemoConfig()
     parser = subparsers.add_parser("demo", help="train tiny Pythia-VL and Mamba-VL on synthetic shapes and compare")
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="training steps per model")
+    parser.add_argument("--steps", type=_positive_int, default=defaults.steps, help="training steps per model")
     parser.add_argument("--out", default=defaults.out, help="output folder (models, results, plot)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--backbones", type=_backbones, default=defaults.backbones, help="e.g. pythia,mamba")
     parser.add_argument(
         "--tasks", type=_names(ALL_TASKS, "task"), default=defaults.tasks, help=f"any of {','.join(ALL_TASKS)}"
     )
-    parser.add_argument("--train-images", type=int, default=defaults.train_images, help="training examples per task")
-    parser.add_argument("--eval-images", type=int, default=defaults.eval_images, help="held-out examples per task")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument(
+        "--train-images", type=_positive_int, default=defaults.train_images, help="training examples per task"
+    )
+    parser.add_argument(
+        "--eval-images", type=_positive_int, default=defaults.eval_images, help="held-out examples per task"
+    )
+    parser.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -68,10 +95,11 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _ints(value: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from err
+    """Comma-separated positive integers."""
+    numbers = tuple(_positive_int(v) for v in value.split(",") if v.strip())
+    if not numbers:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {value!r}")
+    return numbers
 
 
 def _add_bench(subparsers: argparse._SubParsersAction) -> None:
@@ -83,11 +111,11 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default=defaults.device)
     parser.add_argument("--dtype", default=defaults.dtype, choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--train-lengths", type=_ints, default=defaults.train_lengths)
-    parser.add_argument("--train-batch-size", type=int, default=defaults.train_batch_size)
+    parser.add_argument("--train-batch-size", type=_positive_int, default=defaults.train_batch_size)
     parser.add_argument("--contexts", type=_ints, default=defaults.contexts)
     parser.add_argument("--decode-batch-sizes", type=_ints, default=defaults.decode_batch_sizes)
-    parser.add_argument("--decode-tokens", type=int, default=defaults.decode_tokens)
-    parser.add_argument("--repeats", type=int, default=defaults.repeats)
+    parser.add_argument("--decode-tokens", type=_positive_int, default=defaults.decode_tokens)
+    parser.add_argument("--repeats", type=_positive_int, default=defaults.repeats)
     parser.add_argument("--backbones", type=_backbones, default=("pythia", "mamba"))
     parser.add_argument("--json", action="store_true", help="print the full result as JSON instead of a table")
 
@@ -166,7 +194,7 @@ def _report_errors(command: str, run: Callable[[], object]) -> int:
     """Run a command; bad input (a missing file, an invalid field) ends with one line naming it, not a traceback."""
     try:
         run()
-    except (FileNotFoundError, FileExistsError, PermissionError, ValueError) as err:
+    except (OSError, ValueError) as err:  # missing, unreadable or unwritable paths, a full disk, bad values
         print(f"vlm {command}: error: {err}", file=sys.stderr)
         return 2
     return 0
@@ -209,14 +237,14 @@ def _add_eval(subparsers: argparse._SubParsersAction) -> None:
         help="lmms-eval: its Hugging Face datasets (a local copy under --data-root, else the Hub)",
     )
     parser.add_argument("--out", default="vlm-eval", help="writes OUT/<model>/<benchmark>/...")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=_positive_int, default=16)
     parser.add_argument(
         "--max-new-tokens",
-        type=int,
+        type=_positive_int,
         default=None,
         help="default: 32 (paper style: the paper's)",
     )
-    parser.add_argument("--limit", type=int, default=None, help="only the first N samples of each benchmark")
+    parser.add_argument("--limit", type=_positive_int, default=None, help="only the first N samples of each benchmark")
     parser.add_argument("--instruction-first", action="store_true", help="task instruction before the image")
     parser.add_argument(
         "--prompt-style",
@@ -276,12 +304,12 @@ def _add_probe(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("probe", choices=["retrieval"], help="retrieval: in-context retrieval (hypothesis 2)")
     parser.add_argument("--modality", choices=MODALITIES, default="text", help="symbol sequences or glyph grids")
     parser.add_argument("--lengths", type=_ints, default=None, help="N values (default: the paper's for text)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps per backbone")
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--eval-examples", type=int, default=None, help="held-out examples per N")
+    parser.add_argument("--steps", type=_positive_int, default=None, help="training steps per backbone")
+    parser.add_argument("--batch-size", type=_positive_int, default=None)
+    parser.add_argument("--eval-examples", type=_positive_int, default=None, help="held-out examples per N")
     parser.add_argument("--backbones", type=_backbones, default=("pythia", "mamba"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--learning-rate", type=float, default=ProbeConfig.learning_rate)
+    parser.add_argument("--learning-rate", type=_positive_float, default=ProbeConfig.learning_rate)
     parser.add_argument("--instruction-first", action="store_true", help="image: instruction before the image")
     parser.add_argument("--out", default=None, help="output folder (default: vlm-probe/retrieval-<modality>)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -442,9 +470,19 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``vlm`` console script."""
+    """Entry point of the ``vlm`` console script.
+
+    Bad input (a missing, unreadable or unwritable path, a full disk, an invalid value) ends with one line naming
+    it and exit status 2; ``VLM_TRACEBACK=1`` shows the traceback instead.
+    """
     args = build_parser().parse_args(argv)
-    return COMMANDS[args.command](args)
+    try:
+        return COMMANDS[args.command](args)
+    except (OSError, ValueError) as err:
+        if os.environ.get("VLM_TRACEBACK"):
+            raise
+        print(f"vlm {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

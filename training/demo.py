@@ -29,7 +29,7 @@ from modeling_vlm import VLForConditionalGeneration, VLImageProcessor, VLProcess
 from processing import LAYOUT_TOKENS
 
 from .collator import VLDataCollator
-from .files import write_json, write_text
+from .files import fresh_folder, write_json, write_text
 from .plots import loss_curves
 from .short_runs import build_small_model, short_run_arguments
 from .synthetic import shapes, tasks
@@ -176,8 +176,7 @@ def _count(module: torch.nn.Module) -> int:
 
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Train, evaluate, save and compare the demo models; return the results written to ``results.json``."""
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = fresh_folder(config.out)
     train_set = build_demo_dataset(config, config.train_images, seed=config.seed)
     eval_set = build_demo_dataset(config, config.eval_images, seed=config.seed + 10_000)
     processor = build_processor(config, train_set)

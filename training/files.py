@@ -6,7 +6,9 @@
 - :func:`set_aside` renames a folder or file out of the way (``<name>.<reason>-<UTC time>``) instead of deleting it.
 - :func:`replace_folder` builds an output folder under a temporary name and swaps it in at the end, so no file of an
   earlier run stays beside the new ones.
-- :func:`safe_name` checks a name that becomes a path component (no separators, no ``..``).
+- :func:`safe_name` checks a name that becomes a path component (no separators, no ``..``);
+  :func:`safe_relative` a path from an annotation file (no ``..``); :func:`check_readable` that a path to read is
+  a regular file or a folder (a FIFO or device would block the read).
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["read_json", "replace_folder", "safe_name", "set_aside", "write_json", "write_text"]
+__all__ = [
+    "check_readable",
+    "fresh_folder",
+    "read_json",
+    "replace_folder",
+    "safe_name",
+    "safe_relative",
+    "set_aside",
+    "write_json",
+    "write_text",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +121,36 @@ def safe_name(value: str, field: str) -> str:
     if not value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value:
         raise ValueError(f"{field}={value!r} must be a plain name (no '/', '\\\\' or '..'), as it names a folder")
     return value
+
+
+def safe_relative(relative: str | os.PathLike[str], where: str) -> str | os.PathLike[str]:
+    """`relative` (an image path from an annotation file) unless a ``..`` part would lead out of its folder."""
+    if ".." in Path(relative).parts:
+        raise ValueError(f"{where}: the path {os.fspath(relative)!r} leads out of its folder ('..'); refused")
+    return relative
+
+
+def check_readable(path: PathLike, what: str = "file") -> Path:
+    """`path` if it is a regular file or a folder; FileNotFoundError when missing, ValueError for a FIFO, socket
+    or device (reading one would block or never end)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {os.fspath(path)!r}")
+    if not (path.is_file() or path.is_dir()):
+        raise ValueError(f"{what} {os.fspath(path)!r} is not a regular file (a FIFO, socket or device?)")
+    return path
+
+
+def fresh_folder(out: PathLike) -> Path:
+    """An empty output folder at `out`: an earlier run's non-empty folder is set aside first (renamed, announced),
+    so none of its files stays beside the new ones and none is lost."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {os.fspath(out)!r} is a file")
+    if out.is_dir() and any(out.iterdir()):
+        moved = set_aside(out, "previous")
+        if moved is None:
+            raise OSError(f"cannot set the existing {os.fspath(out)!r} aside; remove it or choose another --out")
+        print(f"{out} held an earlier run; moved it to {moved}", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out

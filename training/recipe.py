@@ -47,7 +47,7 @@ from transformers import TrainingArguments
 from configuration import BACKBONES, PRESETS
 
 from .data.readers import READERS, get_reader
-from .files import write_text
+from .files import safe_name, write_text
 from .synthetic.shapes import SyntheticShapesConfig
 
 __all__ = [
@@ -410,6 +410,11 @@ def _check_data(data: DataRecipe) -> None:
         for index, source in enumerate(sources):
             _check_source(source, f"data.{split}[{index}]")
         names = [source.name for source in sources]
+        for index, name in enumerate(names):
+            try:
+                safe_name(str(name), f"data.{split}[{index}].name")  # it names folders (the synthetic renders)
+            except ValueError as err:
+                raise RecipeError(str(err)) from None
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise RecipeError(f"data.{split}: source name(s) {', '.join(duplicates)} repeat; give each a `name`.")

@@ -224,6 +224,18 @@ def _card_kwargs(recipe: Recipe, model: VLForConditionalGeneration, output_dir: 
     }
 
 
+def _prepare_output_dir(run_recipe: Recipe, out: Path, resume: str) -> None:
+    """Main process: set aside what must not be resumed from (incomplete checkpoints; with ``never``, the earlier
+    run's checkpoints), then save the run's recipe."""
+    out.mkdir(parents=True, exist_ok=True)
+    if resume == "auto":
+        set_aside_incomplete_checkpoints(out)
+        _warn_if_recipe_changed(run_recipe, out)
+    elif resume == "never":
+        set_aside_checkpoints(out)  # never write over another run's checkpoints
+    save_recipe(run_recipe, out / RECIPE_FILE)
+
+
 def _prepare_run(
     recipe: Recipe, args: TrainingArguments, checkpoint: str | None
 ) -> tuple[VLForConditionalGeneration, VLProcessor, RecipeData]:
@@ -259,13 +271,7 @@ def train(
     ran_with = {"output_dir": os.fspath(out.resolve()), **({"push_to_hub": True} if args.push_to_hub else {})}
     run_recipe = dataclasses.replace(recipe, training={**recipe.training, **ran_with})
     if args.process_index == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        if resume == "auto":
-            set_aside_incomplete_checkpoints(out)
-            _warn_if_recipe_changed(run_recipe, out)
-        elif resume == "never":
-            set_aside_checkpoints(out)  # never write over another run's checkpoints
-        save_recipe(run_recipe, out / RECIPE_FILE)
+        _prepare_output_dir(run_recipe, out, resume)
     with args.main_process_first(desc="finding the checkpoint to resume from"):
         checkpoint = resolve_resume(out, resume)
     model, processor, data = _prepare_run(recipe, args, checkpoint)

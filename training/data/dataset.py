@@ -7,6 +7,7 @@ index order, wrapping around) is returned instead -- and counted in ``skipped`` 
 * ``missing_image``: the image file does not exist (or is no regular file);
 * ``corrupt_image``: the image file cannot be decoded (damaged, empty, or above PIL's decompression-bomb limit);
 * ``image_token_in_text``: a turn's text holds the literal image placeholder, which would stand for an image;
+* ``unsafe_path``: the image path leads out of the image folder (``..``);
 * ``too_long``: the image block (plus at least one answer token) does not fit in ``max_length``.
 
 Conversations longer than ``max_length`` lose whole trailing turns first; only when even the first turn does not
@@ -33,7 +34,7 @@ from .readers.conversation import Conversation
 
 __all__ = ["SKIP_REASONS", "ConversationDataset", "WeightedMixture", "assistant_turn_ends"]
 
-SKIP_REASONS: tuple[str, ...] = ("missing_image", "corrupt_image", "image_token_in_text", "too_long")
+SKIP_REASONS: tuple[str, ...] = ("missing_image", "corrupt_image", "image_token_in_text", "unsafe_path", "too_long")
 
 
 def assistant_turn_ends(labels: Sequence[int]) -> list[int]:
@@ -95,6 +96,8 @@ class ConversationDataset(Dataset):
         if any(token in user or token in assistant for user, assistant in conversation.turns):
             return "image_token_in_text"
         images = None
+        if conversation.image_path is not None and ".." in Path(conversation.image_path).parts:
+            return "unsafe_path"
         if conversation.image_path is not None:  # None: a text-only conversation
             try:
                 images = [open_image(self.image_root, conversation.image_path)]

@@ -16,6 +16,8 @@ from PIL import Image
 
 from processing import load_image, to_rgb
 
+from ..files import safe_relative
+
 __all__ = ["image_exists", "open_image", "split_tar_path"]
 
 _SHARDS: dict[tuple[int, Path], tuple[tarfile.TarFile, dict[str, tarfile.TarInfo]]] = {}
@@ -55,6 +57,7 @@ def _tar_member(path: Path, member: str) -> bytes:
 def open_image(root: str | os.PathLike[str], relative: str | os.PathLike[str]) -> Image.Image:
     """The decoded RGB image at `root`/`relative` (a file or a tar member); FileNotFoundError / ValueError name it."""
     root = Path(root)
+    safe_relative(relative, f"image path under {os.fspath(root)!r}")
     in_tar = split_tar_path(root, relative)
     if in_tar is None:
         return load_image(root / relative)

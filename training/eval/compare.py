@@ -26,7 +26,7 @@ from typing import Any
 
 from configuration import backbone_spec
 
-from ..files import write_json, write_text
+from ..files import fresh_folder, write_json, write_text
 from ..plots import bar_chart, line_chart
 from .paper import PAPER_MODELS
 
@@ -407,10 +407,13 @@ def _write_plots(report: dict[str, Any], out: Path) -> list[str]:
 
 def run_compare(runs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
     """Read the runs, write report.md, report.json and the plots to ``out``, print the report; return its numbers."""
+    target = Path(out).resolve()
+    for run in runs:
+        if target == Path(run).resolve() or target in Path(run).resolve().parents:
+            raise ValueError(f"--out {out} holds the run {run}; write the report elsewhere")
     entries, tasks = load_runs(runs)
     report = build_report(entries, tasks)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = fresh_folder(out)
     report["plots"] = _write_plots(report, out)
     text = report_markdown(report)
     write_text(out / "report.md", text)

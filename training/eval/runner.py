@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from configuration import PRESETS, VLConfig, backbone_spec
 
-from ..files import read_json, write_json, write_text
+from ..files import read_json, safe_name, write_json, write_text
 from .benchmarks import BenchmarkResult, EvalSample, get_benchmark
 from .data_sources import SOURCES, load_samples
 from .generation import generate_answers, generate_from_ids
@@ -93,6 +93,8 @@ class EvalConfig:
             raise ValueError(f"prompt_style={self.prompt_style!r} is not one of {', '.join(PROMPT_STYLES)}")
         if self.limit is not None and self.limit <= 0:
             raise ValueError(f"limit must be positive, got {self.limit}")
+        if self.name is not None:
+            safe_name(self.name, "name")  # it names a folder under `out`: never a path out of it
 
     @property
     def model_name(self) -> str:

@@ -31,7 +31,7 @@ from processing import IGNORE_INDEX, LAYOUT_TOKENS
 
 from ..collator import VLDataCollator
 from ..eval.generation import generate_answers
-from ..files import write_json, write_text
+from ..files import fresh_folder, write_json, write_text
 from ..plots import line_chart
 from ..short_runs import build_small_model, short_run_arguments, small_text_config
 from ..synthetic.retrieval import RetrievalExample, grid_example, symbol_vocabulary, text_example
@@ -363,8 +363,7 @@ def _probe_backbone(
 
 def run_retrieval_probe(config: ProbeConfig) -> dict[str, Any]:
     """Train each backbone on the probe, score it on held-out examples, write and print the report."""
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = fresh_folder(config.out)
     probe = _PROBES[config.modality](config)
     held_out = [probe.example(n, i, "eval") for n in config.lengths for i in range(config.eval_examples)]
     results: dict[str, Any] = {"probe": "retrieval", "modality": config.modality, "config": asdict(config)}

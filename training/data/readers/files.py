@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ...files import check_readable
+
 __all__ = [
     "PathLike",
     "check_split",
@@ -25,11 +27,8 @@ PathLike = str | os.PathLike[str]
 
 
 def existing(path: PathLike) -> Path:
-    """The path, or ``FileNotFoundError`` naming it."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"Annotation file not found: {os.fspath(path)!r}")
-    return path
+    """The path, or ``FileNotFoundError`` naming it (``ValueError`` for a FIFO or device, which would block)."""
+    return check_readable(path, "Annotation file")
 
 
 _BINARY_KINDS = ((b"PAR1", "a parquet file"), (b"\x80", "a pickle"), (b"\x89PNG", "a PNG image"),

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ...files import check_readable, safe_relative
 from ..paper import BENCHMARK_TO_PAPER_COLUMN
 from .samples import BenchmarkResult, EvalSample
 from .scoring import PRIMARY_METRIC, SCORERS
@@ -33,7 +34,9 @@ class ImageFolders:
             raise ValueError("no image folder given")
 
     def path(self, relative: PathLike) -> Path:
-        """The first folder's file that exists, else the path in the first folder (reported missing later)."""
+        """The first folder's file that exists, else the path in the first folder (reported missing later); a path
+        leading out of the folders (``..``) is refused."""
+        safe_relative(relative, "image path")
         for folder in self.folders:
             if (folder / relative).is_file():
                 return folder / relative
@@ -134,7 +137,7 @@ class BenchmarkSpec:
             path = Path(files.get(role, default))
             path = path if path.is_absolute() else Path(annotation_dir) / path
             if path.exists():
-                resolved[role] = path
+                resolved[role] = check_readable(path, f"{self.name}: annotation file '{role}'")
             elif role in self.files or role in files:
                 source = f" (from {self.release})" if self.release else ""
                 raise FileNotFoundError(f"{self.name}: annotation file '{role}' not found: {path}{source}")
