@@ -1,5 +1,5 @@
 """The ``vlm`` command: ``demo``, ``bench``, ``train``, ``eval``, ``probe``, ``compare``, ``export``, ``push``,
-``convert``."""
+``convert``, ``plan``."""
 
 from __future__ import annotations
 
@@ -440,6 +440,43 @@ def _run_push(args: argparse.Namespace) -> int:
     return _report_errors("push", run)
 
 
+def _model_name(value: str) -> tuple[str, str]:
+    """``mamba-2.8b`` / ``Pythia-VL-1.4B`` -> ``("mamba", "2.8b")``."""
+    from configuration import PRESETS
+
+    backbone, _, size = value.lower().replace("-vl", "").partition("-")
+    if backbone not in PRESETS or size not in PRESETS[backbone] or size == "tiny":
+        sizes = ", ".join(f"{b}-{p}" for b, presets in PRESETS.items() for p in presets if p != "tiny")
+        raise argparse.ArgumentTypeError(f"unknown model {value!r}; the paper's are: {sizes}")
+    return backbone, size
+
+
+def _add_plan(subparsers: argparse._SubParsersAction) -> None:
+    from .plan import STRATEGIES
+
+    parser = subparsers.add_parser("plan", help="parameters and memory per GPU of a paper model, per stage/strategy")
+    parser.add_argument("model", type=_model_name, help="e.g. mamba-2.8b, pythia-1.4b")
+    parser.add_argument("--gpus", type=_positive_int, default=8)
+    parser.add_argument("--strategy", choices=[*STRATEGIES, "all"], default="all")
+    parser.add_argument("--max-length", type=_positive_int, default=1024, help="tokens per sample (the recipes')")
+    parser.add_argument("--batch-size", type=_positive_int, default=16, help="samples per GPU (stage 2's)")
+    parser.add_argument("--no-gradient-checkpointing", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .plan import STRATEGIES, format_plan, plan
+
+    backbone, preset = args.model
+    result = plan(backbone, preset, gpus=args.gpus, max_length=args.max_length, batch_size=args.batch_size,
+                  gradient_checkpointing=not args.no_gradient_checkpointing)  # fmt: skip
+    strategies = STRATEGIES if args.strategy == "all" else (args.strategy,)
+    print(json.dumps(asdict(result), indent=2) if args.json else format_plan(result, strategies))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``vlm`` command."""
     parser = argparse.ArgumentParser(prog="vlm", description="Pythia-VL and Mamba-VL (Shaking Up VLMs, EMNLP 2024).")
@@ -453,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(subparsers)
     _add_push(subparsers)
     _add_convert(subparsers)
+    _add_plan(subparsers)
     return parser
 
 
@@ -466,6 +504,7 @@ COMMANDS = {
     "export": _run_export,
     "push": _run_push,
     "convert": _run_convert,
+    "plan": _run_plan,
 }
 
 

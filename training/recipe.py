@@ -138,6 +138,7 @@ class LoraRecipe:
     dropout: float = 0.05
     target_modules: list[str] | None = None  # default: the backbone's lora_target_modules
     modules_to_save: list[str] = field(default_factory=list)  # beyond the projector, which always trains in full
+    load_in_4bit: bool = False  # QLoRA: the saved model's language model in 4-bit NF4 (bitsandbytes, CUDA only)
 
 
 @dataclass
@@ -438,6 +439,23 @@ def _check_training(training: dict[str, Any]) -> None:
             _scalar(value, hint, where)
 
 
+def _check_qlora(recipe: Recipe) -> None:
+    """QLoRA needs a saved model to quantise, bitsandbytes and a CUDA GPU (its 4-bit kernels)."""
+    import importlib.util
+
+    import torch
+
+    if recipe.model.mode != "pretrained":
+        raise RecipeError("lora.load_in_4bit quantises a saved model: it needs model.model_name_or_path.")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise RecipeError("lora.load_in_4bit needs bitsandbytes: pip install bitsandbytes (on a machine with CUDA).")
+    if not torch.cuda.is_available():
+        raise RecipeError(
+            "lora.load_in_4bit (QLoRA) needs a CUDA GPU for bitsandbytes' 4-bit kernels, and this machine has none; "
+            "train LoRA without it (lora.load_in_4bit: false)."
+        )
+
+
 def _check_recipe(recipe: Recipe) -> None:
     """Cross-field checks of a parsed recipe."""
     if recipe.stage not in STAGES:
@@ -459,6 +477,8 @@ def _check_recipe(recipe: Recipe) -> None:
         lora = recipe.lora
         if lora.r < 1 or lora.alpha <= 0 or not 0.0 <= lora.dropout < 1.0:
             raise RecipeError(f"lora needs r >= 1, alpha > 0 and 0 <= dropout < 1; got {lora}.")
+        if lora.load_in_4bit:
+            _check_qlora(recipe)
     if recipe.data.eval_holdout == 0 and not recipe.data.eval:
         strategy = str(recipe.training.get("eval_strategy", "no"))
         if strategy != "no":

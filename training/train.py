@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.integrations import is_tensorboard_available
@@ -26,6 +27,7 @@ from transformers.integrations import is_tensorboard_available
 from modeling_vlm import VLForConditionalGeneration, VLProcessor
 from modeling_vlm.standalone import mark_standalone
 
+from . import cpu_sharding
 from .checkpoints import (
     find_resume_checkpoint,
     is_complete_checkpoint,
@@ -42,7 +44,8 @@ from .data.sources import (
     skipped_report,
     validate_records,
 )
-from .model_loading import build_model_and_processor, prepare_model
+from .launch_checks import check_launch
+from .model_loading import build_model_and_processor, build_processor, prepare_model
 from .recipe import Recipe, RecipeError, recipe_to_dict, save_recipe
 from .trainer import RecipeTrainer, SkippedRecordsCallback
 
@@ -187,6 +190,37 @@ def _check_data_paths(recipe: Recipe) -> None:
                 )
 
 
+def _save_gathered(trainer: RecipeTrainer, out: Path) -> None:
+    """FSDP: gather the full state dict (every process takes part) and save it, from the main process, as an ordinary
+    ``save_pretrained`` folder of a model built on the meta device (no second copy of the weights)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    state = get_model_state_dict(trainer.model, options=options)
+    if trainer.args.should_save:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if hasattr(model, "peft_config"):  # LoRA: the adapter alone, from the gathered (plain) tensors
+            model.save_pretrained(out, state_dict=state)
+        else:
+            with torch.device("meta"):
+                plain = type(model)(model.config)
+            plain.load_state_dict(state, strict=True, assign=True)
+            plain.tie_weights()
+            plain.save_pretrained(out)
+    trainer.accelerator.wait_for_everyone()
+
+
+def _save_final(trainer: RecipeTrainer, recipe: Recipe, out: Path) -> None:
+    """The final model (gathered from FSDP shards; merged when LoRA's base is no saved checkpoint) and the state."""
+    if trainer.is_fsdp_enabled:  # checkpoints stay sharded; the final model is gathered into one ordinary folder
+        _save_gathered(trainer, out)
+    else:
+        trainer.save_model()
+    if recipe.lora is not None and recipe.model.mode != "pretrained":
+        _save_merged(trainer, out)
+    trainer.save_state()
+
+
 _ADAPTER_FILES = (
     "adapter_model.safetensors",
     "adapter_model.bin",
@@ -239,18 +273,20 @@ def _prepare_output_dir(run_recipe: Recipe, out: Path, resume: str) -> None:
 def _prepare_run(
     recipe: Recipe, args: TrainingArguments, checkpoint: str | None
 ) -> tuple[VLForConditionalGeneration, VLProcessor, RecipeData]:
-    """Read the data, build model and processor (main process first: it renders, saves; the others reuse)."""
+    """Read the data and make the processor (main process first: it renders and saves; the others reuse), then build
+    the model on every process at once (DeepSpeed ZeRO-3 partitions it while it is built, which takes all of them)."""
     output_dir, is_main = Path(args.output_dir), args.process_index == 0
     seed = recipe.data.seed if recipe.data.seed is not None else args.seed
+    saved = checkpoint if checkpoint and recipe.model.mode != "pretrained" else None
+    if saved and not (Path(saved) / "processor_config.json").is_file():  # sharded (FSDP) checkpoints hold none
+        saved = str(output_dir) if (output_dir / "processor_config.json").is_file() else None
     with args.main_process_first(desc="reading the data and building the processor"):
         train_read = read_sources(recipe.data.train, output_dir, "train", seed)
         eval_read = read_sources(recipe.data.eval, output_dir, "eval", seed)
-        saved = checkpoint if checkpoint and recipe.model.mode != "pretrained" else None
-        saved = saved or (None if is_main else output_dir)
-        set_seed(args.seed)  # the same random initialisation on every process and every (re)start
-        model, processor = build_model_and_processor(recipe, train_read, saved)
         if is_main:
-            processor.save_pretrained(output_dir)
+            build_processor(recipe, train_read, saved).save_pretrained(output_dir)
+    set_seed(args.seed)  # the same random initialisation on every process and every (re)start
+    model, processor = build_model_and_processor(recipe, train_read, saved or output_dir)
     data = build_datasets(recipe, train_read, eval_read, processor, seed)
     if recipe.data.validate and is_main:
         data.validated = validate_records(data)
@@ -265,6 +301,9 @@ def train(
     resume: str = "auto",
 ) -> TrainResult:
     """Run the recipe with the transformers Trainer; resume from the latest complete checkpoint with ``auto``."""
+    check_launch(recipe)  # before anything is built: a launch that cannot run names the option to change
+    if cpu_sharding.applies():
+        cpu_sharding.enable()
     args = training_arguments(recipe, output_dir, push_to_hub)
     out = Path(args.output_dir)
     _check_data_paths(recipe)
@@ -292,10 +331,7 @@ def train(
     if checkpoint:
         logger.warning("Resuming from %s", checkpoint)
     metrics = trainer.train(resume_from_checkpoint=checkpoint).metrics
-    trainer.save_model()
-    if recipe.lora is not None and recipe.model.mode != "pretrained":
-        _save_merged(trainer, out)
-    trainer.save_state()
+    _save_final(trainer, recipe, out)
     card = _card_kwargs(recipe, model, out)
     if args.push_to_hub:
         trainer.push_to_hub(commit_message=f"{recipe.name or 'vlm train'}: end of training", **card)

@@ -19,16 +19,12 @@ from PIL import Image
 from transformers import (
     AutoModelForImageTextToText,
     AutoProcessor,
-    CLIPVisionConfig,
-    CLIPVisionModel,
-    GPTNeoXConfig,
-    GPTNeoXForCausalLM,
-    PreTrainedTokenizerFast,
     set_seed,
 )
 
 from modeling_vlm import VLForConditionalGeneration
 from processing import VLProcessor
+from tests.training.parts import save_parts
 from training.checkpoints import COMPLETE_FILE, is_complete_checkpoint
 from training.cli import main
 from training.data.sources import read_sources
@@ -175,28 +171,6 @@ def test_skipped_records_are_logged_and_saved(
     assert "Skipped 3 unusable record(s)" in caplog.text
 
 
-def _save_parts(folder: Path, tokenizer: PreTrainedTokenizerFast) -> tuple[Path, Path]:
-    """A tiny pretrained CLIP vision model and GPT-NeoX language model (with its tokenizer) saved locally."""
-    vision = CLIPVisionModel(
-        CLIPVisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=4,
-            image_size=32,
-            patch_size=8,
-        )
-    )
-    text_config = GPTNeoXConfig(
-        vocab_size=len(tokenizer) + 8, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
-    )
-    language = GPTNeoXForCausalLM(text_config)
-    vision.save_pretrained(folder / "vision")
-    language.save_pretrained(folder / "language")
-    tokenizer.save_pretrained(folder / "language")
-    return folder / "vision", folder / "language"
-
-
 def test_pretrained_parts_recipe(
     tiny_recipe: dict[str, Any],
     write_recipe: Callable[..., Path],
@@ -204,7 +178,7 @@ def test_pretrained_parts_recipe(
     synthetic_dataset: Any,
 ) -> None:
     plain = train_synthetic_tokenizer(synthetic_corpus(synthetic_dataset), vocab_size=300)  # no <image>, ### or &&
-    vision, language = _save_parts(tmp_path, plain)
+    vision, language = save_parts(tmp_path, plain)
     tiny_recipe.update(stage="alignment", model={"vision_model": str(vision), "language_model": str(language)})
     tiny_recipe["training"]["max_steps"] = 2
     result = train(load_recipe(write_recipe(tiny_recipe)), output_dir=tmp_path / "run")
