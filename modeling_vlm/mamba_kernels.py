@@ -1,20 +1,29 @@
-"""The single hook that routes transformers' Mamba full-sequence scan to :func:`selective_scan_fast`.
+"""The single hook that routes transformers' Mamba to the CPU kernels when the fused CUDA kernels are absent.
 
-Why patch ``transformers.models.mamba.modeling_mamba.mamba_selective_scan``
---------------------------------------------------------------------------
-``MambaMixer.forward`` looks that module-level function up as a global at call time for every full-sequence scan
-(training forward and generation prefill); single-token decode steps go through ``mamba_selective_state_update``,
-which is already O(1) per token and is left alone. Replacing that one global therefore:
+What is patched, and why there
+------------------------------
+``MambaMixer.forward`` looks two module-level functions of ``transformers.models.mamba.modeling_mamba`` up as globals
+at call time:
 
-* keeps ``MambaForCausalLM`` / ``MambaModel`` themselves unchanged: no subclass, no copied mixer code to keep in
-  sync, checkpoints and ``from_pretrained`` load exactly as before;
-* keeps transformers' cache handling (conv/recurrent state, ``return_last_state`` on prefill) unchanged, since our
-  function returns the same ``(out, last_state)`` contract;
-* is reversible (:func:`disable_fast_mamba_scan`), which the tests use to compare against the original fallback.
+* ``mamba_selective_scan``: every full-sequence scan of the unfused path (evaluation forward, generation prefill).
+  Ours is :func:`selective_scan_fast` with the same signature and ``(out, last_state)`` contract.
+* ``mamba_inner_fn``: called first in training (no cache); transformers uses its result unless it is ``None``. The
+  stock one returns ``None`` without mamba-ssm; ours (CPU tensors, numba installed) runs the rest of the mixer after
+  ``in_proj`` -- causal conv + SiLU, ``x_proj``, ``dt_proj``, the fused scan, ``out_proj`` -- on time-major tensors
+  in as few calls as possible, as mamba-ssm's CUDA ``mamba_inner_fn`` does on the GPU, and returns ``None`` (so
+  transformers' own path runs) for anything else.
 
-Where the fused ``mamba_ssm`` kernels import, transformers' function already dispatches to them (and training uses
-the fully fused ``mamba_inner_fn``), so :func:`enable_fast_mamba_scan` does nothing there. That global is not public
-transformers API: a release without it keeps its own scan (one logged notice), so the models still run.
+Single-token decode steps go through ``mamba_selective_state_update``, already O(1) per token, and are left alone.
+Replacing globals rather than subclassing:
+
+* keeps ``MambaForCausalLM`` / ``MambaModel`` themselves unchanged: no copied mixer code to keep in sync,
+  ``state-spaces/mamba-*-hf`` checkpoints and ``from_pretrained`` load exactly as before;
+* keeps transformers' cache handling (conv/recurrent state, ``return_last_state`` on prefill) unchanged;
+* is reversible (:func:`disable_fast_mamba_scan`), which the tests use to compare against transformers' own path.
+
+Where the fused ``mamba_ssm`` kernels import, transformers already dispatches to them, so
+:func:`enable_fast_mamba_scan` does nothing there. These globals are not public transformers API: a release without
+them keeps its own path (one logged notice), so the models still run.
 """
 
 from __future__ import annotations
@@ -27,8 +36,15 @@ from functools import cache
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 
-from .selective_scan import mamba_ssm_available, selective_scan_fast
+from .selective_scan import (
+    causal_conv1d_silu_time_major,
+    mamba_ssm_available,
+    numba_available,
+    selective_scan_fast,
+    selective_scan_time_major,
+)
 
 __all__ = ["disable_fast_mamba_scan", "enable_fast_mamba_scan", "fast_mamba_scan_enabled", "scan_path"]
 
@@ -36,10 +52,11 @@ ScanPath = Literal["fused", "fast", "reference"]
 
 logger = logging.getLogger(__name__)
 _HOOKED_NAME = "mamba_selective_scan"
+_INNER_NAME = "mamba_inner_fn"
 
 _LOCK = threading.Lock()
-# transformers' own mamba_selective_scan, saved while ours is installed (None when not installed)
-_original_scan: Any = None
+# transformers' own functions, saved while ours are installed ({} when not installed)
+_originals: dict[str, Any] = {}
 
 
 @cache
@@ -98,6 +115,55 @@ def _fast_mamba_selective_scan(
     )
 
 
+def _fast_mamba_inner_fn(
+    xz: torch.Tensor,
+    conv1d_weight: torch.Tensor,
+    conv1d_bias: torch.Tensor | None,
+    x_proj_weight: torch.Tensor,
+    delta_proj_weight: torch.Tensor,
+    out_proj_weight: torch.Tensor,
+    out_proj_bias: torch.Tensor | None,
+    A: torch.Tensor,
+    B: torch.Tensor | None = None,
+    C: torch.Tensor | None = None,
+    D: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = True,
+    b_rms_weight: torch.Tensor | None = None,
+    c_rms_weight: torch.Tensor | None = None,
+    dt_rms_weight: torch.Tensor | None = None,
+    b_c_dt_rms_eps: float = 1e-6,
+    **kwargs: Any,
+) -> torch.Tensor | None:
+    """CPU stand-in for mamba-ssm's ``mamba_inner_fn`` (same signature, same maths): the mixer after ``in_proj``.
+
+    conv + SiLU and the whole selective scan run in the numba kernels on time-major ``(b, l, d)`` tensors, the three
+    projections in ``F.linear``: no transposed copies, no per-step element-wise ops. Like the CUDA function it reads
+    the ``x_proj`` / ``dt_proj`` / ``out_proj`` / ``conv1d`` weights directly (so LoRA belongs on ``in_proj`` only)
+    and uses SiLU. Returns None, which makes transformers run its own unfused path, for what it does not cover:
+    tensors off the CPU, input-dependent ``B``/``C`` given from outside, the B/C/dt RMS norms, packed sequences.
+    """
+    if (
+        xz.device.type != "cpu"
+        or B is not None
+        or C is not None
+        or any(w is not None for w in (b_rms_weight, c_rms_weight, dt_rms_weight))
+        or any(v is not None for v in kwargs.values())
+    ):
+        return None
+    dim = xz.shape[1] // 2
+    rank, n = delta_proj_weight.shape[1], A.shape[1]
+    xz_t = xz.transpose(1, 2)  # (b, l, 2d): in_proj's output as it was computed, no copy
+    x, z = xz_t[..., :dim], xz_t[..., dim:]
+    xc = causal_conv1d_silu_time_major(x, conv1d_weight.reshape(dim, -1), conv1d_bias)  # (b, l, d) float32
+    x_dbl = F.linear(xc.to(x_proj_weight.dtype), x_proj_weight)  # (b, l, rank + 2n)
+    dt_low, B_t, C_t = torch.split(x_dbl, [rank, n, n], dim=-1)
+    dt = F.linear(dt_low, delta_proj_weight)  # (b, l, d); bias and softplus are applied inside the scan kernel
+    y = selective_scan_time_major(xc, dt, A, B_t, C_t, D, z, delta_bias, delta_softplus)  # (b, l, d) float32
+    bias = None if out_proj_bias is None else out_proj_bias.to(out_proj_weight.dtype)
+    return F.linear(y.to(out_proj_weight.dtype), out_proj_weight, bias)
+
+
 def fast_mamba_scan_enabled() -> bool:
     """Whether our scan is currently installed in transformers' Mamba module."""
     return getattr(_modeling_mamba(), _HOOKED_NAME, None) is _fast_mamba_selective_scan
@@ -122,9 +188,10 @@ def scan_path() -> ScanPath:
 
 
 def enable_fast_mamba_scan() -> bool:
-    """Install the fast scan unless fused kernels exist; idempotent. Returns whether it is installed."""
+    """Install the fast scan (and the CPU training path) unless fused kernels exist; idempotent.
+
+    Returns whether the scan is installed."""
     with _LOCK:
-        global _original_scan
         module = _modeling_mamba()
         if getattr(module, _HOOKED_NAME, None) is _fast_mamba_selective_scan:
             return True
@@ -133,16 +200,22 @@ def enable_fast_mamba_scan() -> bool:
         if not hasattr(module, _HOOKED_NAME):
             _warn_no_hook_point()
             return False
-        _original_scan = module.mamba_selective_scan
+        _originals[_HOOKED_NAME] = getattr(module, _HOOKED_NAME)
         module.mamba_selective_scan = _fast_mamba_selective_scan
+        # transformers calls mamba_inner_fn in training (no cache) and uses its result unless it is None; a release
+        # without that global simply keeps the unfused training path, which goes through the scan above
+        if numba_available() and hasattr(module, _INNER_NAME):
+            _originals[_INNER_NAME] = getattr(module, _INNER_NAME)
+            setattr(module, _INNER_NAME, _fast_mamba_inner_fn)
         return True
 
 
 def disable_fast_mamba_scan() -> None:
-    """Restore transformers' original ``mamba_selective_scan`` (no-op when ours is not installed)."""
+    """Restore transformers' original functions (no-op when ours are not installed)."""
     with _LOCK:
-        global _original_scan
         module = _modeling_mamba()
-        if module.mamba_selective_scan is _fast_mamba_selective_scan and _original_scan is not None:
-            module.mamba_selective_scan = _original_scan
-        _original_scan = None
+        ours = {_HOOKED_NAME: _fast_mamba_selective_scan, _INNER_NAME: _fast_mamba_inner_fn}
+        for name, original in _originals.items():
+            if getattr(module, name, None) is ours[name]:
+                setattr(module, name, original)
+        _originals.clear()

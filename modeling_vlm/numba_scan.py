@@ -1,9 +1,23 @@
-"""Parallel numba CPU kernels of the selective scan: the forward recurrence and its adjoint, state in registers.
+"""Fused, vectorised numba CPU kernels of the Mamba mixer: the selective scan and the causal depthwise conv + SiLU.
 
-One recurrence per ``(batch, channel)`` with the state held in a length-``n`` local array. The forward stores the
-state only every ``NUMBA_CHUNK_SIZE`` steps; the backward recomputes each chunk's states from its checkpoint into a
-small per-thread buffer and runs the reverse (adjoint) recurrence over it. Memory is ``O(b*d*l + b*d*n*l/chunk)``
-instead of ``O(b*d*l*n)``.
+Layout: time-major ``(batch, length, channels)`` for every per-channel tensor, so that each parallel work item (one
+batch row x ``LANES`` adjacent channels) keeps ``LANES`` independent recurrences in the SIMD lanes of a register and
+reads contiguous channel vectors at every step; ``B``/``C`` are ``(batch, length, state)`` (shared by all channels).
+
+Selective scan (forward and adjoint) with everything element-wise fused in::
+
+    delta_t = softplus(dt_t + dt_bias)                     (softplus optional, dt_bias zeros when absent)
+    h_t     = exp(delta_t * A) * h_{t-1} + delta_t * B_t * u_t
+    out_t   = (C_t . h_t + D * u_t) * silu(z_t)            (gate optional, D zeros when absent)
+
+so nothing of size ``(b, l, d, n)`` and no ``(b, l, d)`` temporaries for ``delta``, the skip or the gate exist. The
+forward stores the state every ``NUMBA_CHUNK_SIZE`` steps; the backward recomputes each chunk into a per-item buffer
+(``(chunk + 1, n, LANES)`` floats, in L1/L2) and runs the reverse recurrence over it, recomputing ``delta`` and the
+gate's input on the way. Memory is ``O(b*l*d + b*d*n*l/chunk)``.
+
+Determinism: work items are fixed by the shapes (never by the thread count), each runs sequentially, and every sum
+across items (``dA``, ``dB``, ``dC``, ``dD``, ``dt_bias``, conv weights) is done afterwards in a fixed order, so
+``torch.set_num_threads(1)`` and any other thread count give bit-identical results.
 
 numba is optional: importing this module raises ``ImportError`` without it, and :mod:`.selective_scan` then runs the
 chunked torch scan on the CPU as well (the import sits in a ``try`` so that a folder exported for the Hub loads
@@ -25,23 +39,35 @@ try:
 except ImportError as err:  # pragma: no cover - exercised in the clean-interpreter export tests
     raise ImportError(f"the numba CPU scan needs numba (pip install numba): {err}") from err
 
-__all__ = ["NUMBA_CHUNK_SIZE", "numba_backward", "numba_forward"]
+__all__ = [
+    "LANES",
+    "NUMBA_CHUNK_SIZE",
+    "conv_silu_backward",
+    "conv_silu_forward",
+    "scan_backward",
+    "scan_forward",
+]
 
-# Steps between two stored states in the forward; the backward recomputes this many states per channel into a
-# (chunk + 1, n) buffer that stays in L1. 64 keeps the checkpoints at n/64 of a (b, d, l) tensor.
+# Steps between two stored states in the forward (the backward recomputes this many states per work item).
 NUMBA_CHUNK_SIZE = 64
+# Channels per work item, held in SIMD lanes: 16 float32 = one AVX-512 register or two AVX2 registers. Channel
+# counts that are not a multiple are zero-padded by the wrappers (zero A, u, D: the padded lanes stay at zero).
+LANES = 16
 
 # Everything is float32: a float64 literal would silently promote the whole inner loop to float64 (half the SIMD
 # width), hence the np.float32 module constants, which numba freezes as typed compile-time constants.
 #
-# numba has no vectorised exp without Intel SVML (not a dependency), so a scalar libm call per (t, k) would dominate.
-# _exp_f32 below is a branch-free Cephes-style expf (range reduction + degree-6 polynomial + exponent-bit scaling);
-# being straight-line arithmetic, LLVM vectorises it across the state dimension together with the recurrence.
+# numba has no vectorised exp/log without Intel SVML (not a dependency), so a scalar libm call per (t, k) would
+# dominate. _exp_f32 / _log_f32 below are branch-free Cephes-style polynomials with exponent-bit manipulation; being
+# straight-line arithmetic, LLVM vectorises them across the lanes together with the recurrence.
+# "contract" (fused multiply-add) and "reassoc" only: no approximations of division or of special values.
+_FASTMATH = {"contract", "reassoc"}
 
 _F0 = np.float32(0.0)
 _F1 = np.float32(1.0)
 _HALF = np.float32(0.5)
 _LOG2E = np.float32(1.44269504088896341)
+_LN2 = np.float32(0.6931471805599453)
 _LN2_HI = np.float32(0.693359375)
 _LN2_LO = np.float32(-2.12194440e-4)
 # Below _EXP_MIN exp underflows float32 -> 0 (returning 0 also avoids denormals, which are slow); fx stays >= -126.
@@ -55,6 +81,19 @@ _P4 = np.float32(1.6666665459e-1)
 _P5 = np.float32(5.0000001201e-1)
 _F127 = np.float32(127.0)
 _INF = np.float32(np.inf)
+_SQRTH = np.float32(0.70710678118654752)
+_L0 = np.float32(7.0376836292e-2)
+_L1 = np.float32(-1.1514610310e-1)
+_L2 = np.float32(1.1676998740e-1)
+_L3 = np.float32(-1.2420140846e-1)
+_L4 = np.float32(1.4249322787e-1)
+_L5 = np.float32(-1.6668057665e-1)
+_L6 = np.float32(2.0000714765e-1)
+_L7 = np.float32(-2.4999993993e-1)
+_L8 = np.float32(3.3333331174e-1)
+# softplus(x) = x above _SP_HI and exp(x) below -_SP_HI, both exact in float32 to < 1 ulp
+_SP_HI = np.float32(15.0)
+_SP_LO = np.float32(-15.0)
 
 
 @intrinsic
@@ -90,137 +129,304 @@ def _exp_f32(x):  # pragma: no cover - compiled by numba
     return res
 
 
-@njit(parallel=True, fastmath=False, cache=True)
-def _scan_fwd_numba(u, delta, A, Bt, Ct, h0, chunk, y, ckpt, h_last):  # pragma: no cover - compiled by numba
-    """Forward recurrence; writes y (b, d, l), checkpoints (b, d, n_chunks, n) and the last state (b, d, n)."""
-    # u, delta, y: (b, d, l); A: (d, n); Bt, Ct: (b, l, n) (time-major so B_t/C_t are contiguous n-vectors)
-    # h0, h_last: (b, d, n); ckpt: (b, d, ceil(l / chunk), n) = state *before* step j * chunk
-    bsz, dim, length = u.shape
-    n = A.shape[1]
-    for i in prange(bsz * dim):
-        b = i // dim
-        c = i - b * dim
-        h = np.empty(n, dtype=np.float32)  # state of this (b, c) recurrence
-        prod = np.empty(n, dtype=np.float32)
-        a = A[c]
+@intrinsic
+def _frexp_f32(typingctx, x):  # pragma: no cover - compiled by numba
+    """(mantissa in [0.5, 1), exponent as float32) of a positive normal float32, read from its bits."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        bits = builder.bitcast(args[0], i32)
+        exponent = builder.sub(builder.lshr(bits, ir.Constant(i32, 23)), ir.Constant(i32, 126))
+        mantissa_bits = builder.or_(builder.and_(bits, ir.Constant(i32, 0x007FFFFF)), ir.Constant(i32, 0x3F000000))
+        mantissa = builder.bitcast(mantissa_bits, ir.FloatType())
+        return context.make_tuple(builder, signature.return_type, (mantissa, builder.sitofp(exponent, ir.FloatType())))
+
+    return types.UniTuple(types.float32, 2)(types.float32), codegen
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _log_f32(x):  # pragma: no cover - compiled by numba
+    """float32 natural log of a positive normal x (Cephes logf), ~1 ulp, vectorisable."""
+    m, e = _frexp_f32(x)
+    if m < _SQRTH:
+        e = e - _F1
+        m = m + m
+    m = m - _F1
+    z = m * m
+    p = ((((((((_L0 * m + _L1) * m + _L2) * m + _L3) * m + _L4) * m + _L5) * m + _L6) * m + _L7) * m + _L8) * m * z
+    return m + (p - _HALF * z) + e * _LN2
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _softplus(x):  # pragma: no cover - compiled by numba
+    """log(1 + exp(x)) with log1p's accuracy for small exp(x) (Goldberg's correction: log(w) * ex / (w - 1))."""
+    ex = _exp_f32(min(x, _SP_HI))
+    w = _F1 + ex
+    res = _log_f32(w) * (ex / (w - _F1))
+    if x > _SP_HI:
+        res = x
+    if x < _SP_LO:
+        res = ex
+    return res
+
+
+@njit(fastmath=False, cache=True, inline="always")
+def _sigmoid(x):  # pragma: no cover - compiled by numba
+    return _F1 / (_F1 + _exp_f32(-x))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Selective scan
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+def _scan_fwd(u, draw, At, Bt, Ct, D, z, bias, softplus, gate, h0, out, ckpt, h_last):  # pragma: no cover
+    """Forward. u, draw, z, out: (b, l, d); At: (n, d); Bt, Ct: (b, l, n); D, bias: (d,); h0, h_last: (b, n, d);
+    ckpt: (b, n_chunks, n, d) = state before step j * chunk. d is a multiple of LANES."""
+    bsz, length, dim = u.shape
+    n = At.shape[0]
+    blocks = dim // LANES
+    for item in prange(bsz * blocks):
+        b = item // blocks
+        c0 = (item - b * blocks) * LANES
+        h = np.empty((n, LANES), dtype=np.float32)
+        a = np.empty((n, LANES), dtype=np.float32)
+        acc = np.empty(LANES, dtype=np.float32)
+        dt = np.empty(LANES, dtype=np.float32)
+        dtu = np.empty(LANES, dtype=np.float32)
         for k in range(n):
-            h[k] = h0[b, c, k]
+            for j in range(LANES):
+                h[k, j] = h0[b, k, c0 + j]
+                a[k, j] = At[k, c0 + j]
         for t in range(length):
-            if t % chunk == 0:
-                ck = ckpt[b, c, t // chunk]
+            if t % NUMBA_CHUNK_SIZE == 0:
                 for k in range(n):
-                    ck[k] = h[k]
-            dt = delta[b, c, t]
-            dtu = dt * u[b, c, t]
-            bt = Bt[b, t]
-            ct = Ct[b, t]
-            # vectorised over the state: n independent lanes (exp, fma)
+                    for j in range(LANES):
+                        ckpt[b, t // NUMBA_CHUNK_SIZE, k, c0 + j] = h[k, j]
+            for j in range(LANES):
+                x = draw[b, t, c0 + j] + bias[c0 + j]
+                d_ = _softplus(x) if softplus else x
+                ut = u[b, t, c0 + j]
+                dt[j] = d_
+                dtu[j] = d_ * ut
+                acc[j] = D[c0 + j] * ut
             for k in range(n):
-                hk = _exp_f32(dt * a[k]) * h[k] + dtu * bt[k]
-                h[k] = hk
-                prod[k] = hk * ct[k]
-            # the reduction stays sequential (fastmath=False forbids reassociation); it is off the h recurrence's
-            # critical path, so out-of-order execution overlaps it with the next steps
-            acc = _F0
+                bk = Bt[b, t, k]
+                ck = Ct[b, t, k]
+                for j in range(LANES):
+                    hk = _exp_f32(dt[j] * a[k, j]) * h[k, j] + dtu[j] * bk
+                    h[k, j] = hk
+                    acc[j] += hk * ck
+            if gate:
+                for j in range(LANES):
+                    zz = z[b, t, c0 + j]
+                    out[b, t, c0 + j] = acc[j] * zz * _sigmoid(zz)
+            else:
+                for j in range(LANES):
+                    out[b, t, c0 + j] = acc[j]
+        for k in range(n):
+            for j in range(LANES):
+                h_last[b, k, c0 + j] = h[k, j]
+
+
+@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+def _scan_bwd(
+    u, draw, At, Bt, Ct, D, z, bias, softplus, gate, ckpt, dout, dh_last,
+    du, ddraw, dz, dh0, dA_part, dB_part, dC_part, dD_part, dbias_part,
+):  # fmt: skip  # pragma: no cover
+    """Adjoint. Per-item partial sums: dA_part (b, n, d), dD_part / dbias_part (b, d), dB_part / dC_part
+    (b, blocks, l, n); the wrappers reduce them in a fixed order."""
+    bsz, length, dim = u.shape
+    n = At.shape[0]
+    blocks = dim // LANES
+    n_chunks = ckpt.shape[1]
+    for item in prange(bsz * blocks):
+        b = item // blocks
+        blk = item - b * blocks
+        c0 = blk * LANES
+        a = np.empty((n, LANES), dtype=np.float32)
+        hbuf = np.empty((NUMBA_CHUNK_SIZE + 1, n, LANES), dtype=np.float32)  # states h_{t0-1} .. h_{t1-1}
+        ebuf = np.empty((NUMBA_CHUNK_SIZE, n, LANES), dtype=np.float32)  # exp(delta_t * A) of the chunk
+        dtbuf = np.empty((NUMBA_CHUNK_SIZE, LANES), dtype=np.float32)
+        adj = np.empty((n, LANES), dtype=np.float32)  # dL/dh_t flowing back from later steps
+        dA = np.zeros((n, LANES), dtype=np.float32)
+        dDl = np.zeros(LANES, dtype=np.float32)
+        dbl = np.zeros(LANES, dtype=np.float32)
+        g = np.empty(LANES, dtype=np.float32)
+        gdt = np.empty(LANES, dtype=np.float32)
+        gdu = np.empty(LANES, dtype=np.float32)
+        for k in range(n):
+            for j in range(LANES):
+                a[k, j] = At[k, c0 + j]
+                adj[k, j] = dh_last[b, k, c0 + j]
+        for jc in range(n_chunks - 1, -1, -1):
+            t0 = jc * NUMBA_CHUNK_SIZE
+            t1 = min(t0 + NUMBA_CHUNK_SIZE, length)
             for k in range(n):
-                acc += prod[k]
-            y[b, c, t] = acc
+                for j in range(LANES):
+                    hbuf[0, k, j] = ckpt[b, jc, k, c0 + j]
+            for t in range(t0, t1):  # recompute the chunk's states from its checkpoint
+                s = t - t0
+                for j in range(LANES):
+                    x = draw[b, t, c0 + j] + bias[c0 + j]
+                    dtbuf[s, j] = _softplus(x) if softplus else x
+                for k in range(n):
+                    bk = Bt[b, t, k]
+                    for j in range(LANES):
+                        e = _exp_f32(dtbuf[s, j] * a[k, j])
+                        ebuf[s, k, j] = e
+                        hbuf[s + 1, k, j] = e * hbuf[s, k, j] + dtbuf[s, j] * u[b, t, c0 + j] * bk
+            for t in range(t1 - 1, t0 - 1, -1):
+                s = t - t0
+                if gate:
+                    for j in range(LANES):  # y_t = C_t . h_t again, for the gate's gradient
+                        g[j] = _F0
+                    for k in range(n):
+                        ck = Ct[b, t, k]
+                        for j in range(LANES):
+                            g[j] += hbuf[s + 1, k, j] * ck
+                    for j in range(LANES):
+                        c = c0 + j
+                        ut = u[b, t, c]
+                        zz = z[b, t, c]
+                        sg = _sigmoid(zz)
+                        go = dout[b, t, c]
+                        dz[b, t, c] = go * (g[j] + D[c] * ut) * sg * (_F1 + zz * (_F1 - sg))
+                        g[j] = go * zz * sg  # dL/d(y_t + D u_t)
+                else:
+                    for j in range(LANES):
+                        g[j] = dout[b, t, c0 + j]
+                for j in range(LANES):
+                    dDl[j] += g[j] * u[b, t, c0 + j]
+                    gdt[j] = _F0
+                    gdu[j] = _F0
+                for k in range(n):
+                    ck = Ct[b, t, k]
+                    bk = Bt[b, t, k]
+                    dcb = _F0
+                    dbb = _F0
+                    for j in range(LANES):
+                        dtj = dtbuf[s, j]
+                        ut = u[b, t, c0 + j]
+                        ak = adj[k, j] + g[j] * ck  # total dL/dh_t
+                        e = ebuf[s, k, j]
+                        gl = ak * hbuf[s, k, j] * e  # dL/d(delta_t A_k) through exp
+                        dA[k, j] += gl * dtj
+                        gdt[j] += gl * a[k, j] + ak * ut * bk
+                        gdu[j] += ak * bk
+                        dcb += g[j] * hbuf[s + 1, k, j]
+                        dbb += ak * dtj * ut
+                        adj[k, j] = ak * e  # dL/dh_{t-1} through this step
+                    dC_part[b, blk, t, k] = dcb
+                    dB_part[b, blk, t, k] = dbb
+                for j in range(LANES):
+                    c = c0 + j
+                    dd = gdt[j]
+                    if softplus:
+                        dd = dd * _sigmoid(draw[b, t, c] + bias[c])
+                    ddraw[b, t, c] = dd
+                    dbl[j] += dd
+                    du[b, t, c] = gdu[j] * dtbuf[s, j] + g[j] * D[c]
         for k in range(n):
-            h_last[b, c, k] = h[k]
-
-
-@njit(fastmath=False, cache=True, inline="always")
-def _recompute_chunk(u, delta, a, Bt, b, c, t0, t1, hbuf, ebuf):  # pragma: no cover - compiled by numba
-    """States h_{t0} .. h_{t1-1} into hbuf[1:] from h_{t0-1} in hbuf[0], and each step's exp(delta_t * A) in ebuf."""
-    n = a.shape[0]
-    for t in range(t0, t1):
-        s = t - t0
-        dt = delta[b, c, t]
-        dtu = dt * u[b, c, t]
-        bt = Bt[b, t]
-        for k in range(n):
-            e = _exp_f32(dt * a[k])
-            ebuf[s, k] = e
-            hbuf[s + 1, k] = e * hbuf[s, k] + dtu * bt[k]
-
-
-@njit(fastmath=False, cache=True, inline="always")
-def _reverse_chunk(
-    u, delta, a, Bt, Ct, dy, b, c, t0, t1, hbuf, ebuf, adj, dA_acc, scratch, dBb, dCb, du, ddelta
-):  # pragma: no cover - compiled by numba
-    """Adjoint steps t1-1 .. t0: adj_t = dy_t * C_t + exp(delta_{t+1} A) * adj_{t+1}, and every input's gradient."""
-    n = a.shape[0]
-    tmp_dt = scratch[0]
-    tmp_du = scratch[1]
-    for t in range(t1 - 1, t0 - 1, -1):
-        s = t - t0
-        g = dy[b, c, t]
-        dt = delta[b, c, t]
-        ut = u[b, c, t]
-        dtu = dt * ut
-        bt = Bt[b, t]
-        ct = Ct[b, t]
-        dbt = dBb[t]
-        dct = dCb[t]
-        for k in range(n):
-            hk = hbuf[s + 1, k]
-            dct[k] += g * hk  # y_t = C_t . h_t
-            ak = adj[k] + g * ct[k]  # total dL/dh_t
-            e = ebuf[s, k]
-            gl = ak * hbuf[s, k] * e  # dL/d(delta_t * A_k) through exp
-            dA_acc[k] += gl * dt
-            tmp_dt[k] = gl * a[k] + ak * ut * bt[k]  # dL/d delta_t, per state
-            tmp_du[k] = ak * bt[k]  # dL/d u_t / delta_t, per state
-            dbt[k] += ak * dtu
-            adj[k] = ak * e  # dL/dh_{t-1} from this step
-        acc_dt = _F0
-        acc_du = _F0
-        for k in range(n):
-            acc_dt += tmp_dt[k]
-            acc_du += tmp_du[k]
-        ddelta[b, c, t] = acc_dt
-        du[b, c, t] = acc_du * dt
+            for j in range(LANES):
+                dh0[b, k, c0 + j] = adj[k, j]
+                dA_part[b, k, c0 + j] = dA[k, j]
+        for j in range(LANES):
+            dD_part[b, c0 + j] = dDl[j]
+            dbias_part[b, c0 + j] = dbl[j]
 
 
 @njit(parallel=True, fastmath=False, cache=True)
-def _scan_bwd_numba(
-    u, delta, A, Bt, Ct, ckpt, dy, dh_last, chunk, n_blocks, du, ddelta, dA_part, dBt_part, dCt_part, dh0
-):  # pragma: no cover - compiled by numba
-    """Reverse (adjoint) recurrence over recomputed chunks; writes gradients of all scan inputs."""
-    # u, delta, dy, du, ddelta: (b, d, l); A: (d, n); Bt, Ct: (b, l, n); ckpt: (b, d, n_chunks, n)
-    # dh_last, dh0, dA_part: (b, d, n)  (dA summed over batch by the caller)
-    # dBt_part, dCt_part: (b, n_blocks, l, n): B/C are shared by all channels of a batch row, so each parallel work
-    # item (one batch row x one block of channels) accumulates into its own slice; the caller sums over blocks.
-    bsz, dim, length = u.shape
-    n = A.shape[1]
-    n_chunks = ckpt.shape[2]
-    block = (dim + n_blocks - 1) // n_blocks
-    for item in prange(bsz * n_blocks):
-        b = item // n_blocks
-        blk = item - b * n_blocks
-        hbuf = np.empty((chunk + 1, n), dtype=np.float32)  # h_{t0-1} .. h_{t1-1} of the current chunk
-        ebuf = np.empty((chunk, n), dtype=np.float32)  # exp(delta_t * A) of the current chunk
-        adj = np.empty(n, dtype=np.float32)  # dL/dh_t flowing back from later steps
-        dA_acc = np.empty(n, dtype=np.float32)
-        scratch = np.empty((2, n), dtype=np.float32)  # per-state terms of dL/d delta_t and dL/d u_t
-        for c in range(blk * block, min(dim, (blk + 1) * block)):
-            a = A[c]
-            for k in range(n):
-                adj[k] = dh_last[b, c, k]
-                dA_acc[k] = _F0
-            for j in range(n_chunks - 1, -1, -1):
-                t0 = j * chunk
-                t1 = min(t0 + chunk, length)
-                for k in range(n):
-                    hbuf[0, k] = ckpt[b, c, j, k]
-                _recompute_chunk(u, delta, a, Bt, b, c, t0, t1, hbuf, ebuf)
-                _reverse_chunk(
-                    u, delta, a, Bt, Ct, dy, b, c, t0, t1, hbuf, ebuf, adj, dA_acc, scratch,
-                    dBt_part[b, blk], dCt_part[b, blk], du, ddelta,
-                )  # fmt: skip
-            for k in range(n):
-                dh0[b, c, k] = adj[k]
-                dA_part[b, c, k] = dA_acc[k]
+def _sum_middle(x, out):  # pragma: no cover - compiled by numba
+    """out[i, k] = sum over m of x[i, m, k], m in increasing order (deterministic, whatever the thread count)."""
+    rows, middle, width = x.shape
+    tiles = (width + 255) // 256
+    for item in prange(rows * tiles):
+        i = item // tiles
+        k0 = (item - i * tiles) * 256
+        k1 = min(k0 + 256, width)
+        for k in range(k0, k1):
+            out[i, k] = x[i, 0, k]
+        for m in range(1, middle):
+            for k in range(k0, k1):
+                out[i, k] += x[i, m, k]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Causal depthwise conv1d + SiLU (Mamba's short convolution)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+def _conv_fwd(x, wt, bias, out):  # pragma: no cover - compiled by numba
+    """out[b, t, c] = silu(bias[c] + sum_k wt[k, c] * x[b, t - K + 1 + k, c]). x, out: (b, l, d); wt: (K, d)."""
+    bsz, length, dim = x.shape
+    width = wt.shape[0]
+    blocks = dim // LANES
+    for item in prange(bsz * blocks):
+        b = item // blocks
+        c0 = (item - b * blocks) * LANES
+        acc = np.empty(LANES, dtype=np.float32)
+        for t in range(length):
+            for j in range(LANES):
+                acc[j] = bias[c0 + j]
+            for k in range(width):
+                tt = t - width + 1 + k
+                if tt >= 0:
+                    for j in range(LANES):
+                        acc[j] += wt[k, c0 + j] * x[b, tt, c0 + j]
+            for j in range(LANES):
+                out[b, t, c0 + j] = acc[j] * _sigmoid(acc[j])
+
+
+@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+def _conv_bwd(x, wt, bias, dout, dx, dw_part, dbias_part):  # pragma: no cover - compiled by numba
+    """Gradients of _conv_fwd: dx (b, l, d); per-row partials dw_part (b, K, d), dbias_part (b, d)."""
+    bsz, length, dim = x.shape
+    width = wt.shape[0]
+    blocks = dim // LANES
+    for item in prange(bsz * blocks):
+        b = item // blocks
+        c0 = (item - b * blocks) * LANES
+        gbuf = np.empty((length, LANES), dtype=np.float32)  # dL/d(pre-activation) of this item
+        dw = np.zeros((width, LANES), dtype=np.float32)
+        db = np.zeros(LANES, dtype=np.float32)
+        for t in range(length):
+            for j in range(LANES):
+                gbuf[t, j] = bias[c0 + j]
+            for k in range(width):
+                tt = t - width + 1 + k
+                if tt >= 0:
+                    for j in range(LANES):
+                        gbuf[t, j] += wt[k, c0 + j] * x[b, tt, c0 + j]
+            for j in range(LANES):
+                pre = gbuf[t, j]
+                sg = _sigmoid(pre)
+                gg = dout[b, t, c0 + j] * sg * (_F1 + pre * (_F1 - sg))
+                gbuf[t, j] = gg
+                db[j] += gg
+        for t in range(length):
+            for j in range(LANES):
+                dx[b, t, c0 + j] = _F0
+            for k in range(width):
+                tt = t + width - 1 - k  # the output step that read x_t through tap k
+                if tt < length:
+                    for j in range(LANES):
+                        dx[b, t, c0 + j] += wt[k, c0 + j] * gbuf[tt, j]
+                        dw[k, j] += gbuf[tt, j] * x[b, t, c0 + j]
+        for k in range(width):
+            for j in range(LANES):
+                dw_part[b, k, c0 + j] = dw[k, j]
+        for j in range(LANES):
+            dbias_part[b, c0 + j] = db[j]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# torch wrappers (float32 CPU tensors in, float32 out)
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def _numba_threads() -> int:
@@ -232,48 +438,126 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-def numba_forward(
-    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bt: torch.Tensor, Ct: torch.Tensor, h0: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The scan's outputs y (b, d, l), last state (b, d, n) and state checkpoints (b, d, n_chunks, n)."""
-    # all float32 contiguous CPU; u, delta: (b, d, l); A: (d, n); Bt, Ct: (b, l, n); h0: (b, d, n)
-    bsz, dim, length = u.shape
-    n = A.shape[1]
-    chunk = NUMBA_CHUNK_SIZE
-    y = torch.empty(bsz, dim, length, dtype=torch.float32)
-    ckpt = torch.empty(bsz, dim, max(1, math.ceil(length / chunk)), n, dtype=torch.float32)
-    h_last = torch.empty(bsz, dim, n, dtype=torch.float32)
-    numba.set_num_threads(_numba_threads())
-    _scan_fwd_numba(_np(u), _np(delta), _np(A), _np(Bt), _np(Ct), _np(h0), chunk, _np(y), _np(ckpt), _np(h_last))
-    return y, h_last, ckpt
+def padded_channels(dim: int) -> int:
+    """The channel count the kernels run at: ``dim`` rounded up to a multiple of :data:`LANES`."""
+    return -(-dim // LANES) * LANES
 
 
-def numba_backward(
+def _pad(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """float32 contiguous copy (or the tensor itself) with the last axis zero-padded to ``dim``."""
+    t = t.float()
+    if t.shape[-1] != dim:
+        t = torch.nn.functional.pad(t, (0, dim - t.shape[-1]))
+    return t.contiguous()
+
+
+def _reduce(parts: torch.Tensor) -> torch.Tensor:
+    """Sum ``(rows, m, ...)`` partials over ``m`` in a fixed order -> ``(rows, ...)``."""
+    rows, middle = parts.shape[:2]
+    out = torch.empty((rows, *parts.shape[2:]), dtype=torch.float32)
+    _sum_middle(_np(parts.reshape(rows, middle, -1)), _np(out.view(rows, -1)))
+    return out
+
+
+def scan_forward(
     u: torch.Tensor,
-    delta: torch.Tensor,
-    A: torch.Tensor,
+    draw: torch.Tensor,
+    At: torch.Tensor,
     Bt: torch.Tensor,
     Ct: torch.Tensor,
-    ckpt: torch.Tensor,
-    dy: torch.Tensor,
-    dh_last: torch.Tensor,
-) -> tuple[torch.Tensor, ...]:
-    """Gradients (du, ddelta, dA, dBt, dCt, dh0) of the scan from dy and dh_last, recomputing from checkpoints."""
-    bsz, dim, length = u.shape
-    n = A.shape[1]
-    threads = _numba_threads()
-    # Enough work items for load balance (~4 per thread) while keeping the per-block dB/dC partials small.
-    n_blocks = max(1, min(dim, math.ceil(4 * threads / bsz)))
-    du = torch.empty_like(u)
-    ddelta = torch.empty_like(delta)
-    dA_part = torch.empty(bsz, dim, n, dtype=torch.float32)
-    dBt_part = torch.zeros(bsz, n_blocks, length, n, dtype=torch.float32)
-    dCt_part = torch.zeros(bsz, n_blocks, length, n, dtype=torch.float32)
-    dh0 = torch.empty(bsz, dim, n, dtype=torch.float32)
-    numba.set_num_threads(threads)
-    _scan_bwd_numba(
-        _np(u), _np(delta), _np(A), _np(Bt), _np(Ct), _np(ckpt), _np(dy), _np(dh_last),
-        NUMBA_CHUNK_SIZE, n_blocks,
-        _np(du), _np(ddelta), _np(dA_part), _np(dBt_part), _np(dCt_part), _np(dh0),
+    D: torch.Tensor | None,
+    z: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    softplus: bool,
+    h0: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Fused forward: ``out (b, l, d)``, last state ``(b, n, d)`` and what :func:`scan_backward` needs.
+
+    ``u``/``draw``/``z``: ``(b, l, d)``; ``At``: ``(n, d)``; ``Bt``/``Ct``: ``(b, l, n)``; ``D``/``bias``: ``(d,)``;
+    ``h0``: ``(b, n, d)``. Any float dtype or strides; computed in float32.
+    """
+    bsz, length, dim = u.shape
+    n = At.shape[0]
+    dp = padded_channels(dim)
+    zeros = torch.zeros(dp, dtype=torch.float32)
+    gate = z is not None
+    args = (
+        _pad(u, dp), _pad(draw, dp), _pad(At, dp), Bt.float().contiguous(), Ct.float().contiguous(),
+        zeros if D is None else _pad(D, dp), _pad(z, dp) if gate else zeros.view(1, 1, -1),
+        zeros if bias is None else _pad(bias, dp),
     )  # fmt: skip
-    return du, ddelta, dA_part.sum(0), dBt_part.sum(1), dCt_part.sum(1), dh0
+    h0p = torch.zeros(bsz, n, dp, dtype=torch.float32) if h0 is None else _pad(h0, dp)
+    out = torch.empty(bsz, length, dp, dtype=torch.float32)
+    ckpt = torch.empty(bsz, max(1, math.ceil(length / NUMBA_CHUNK_SIZE)), n, dp, dtype=torch.float32)
+    h_last = torch.empty(bsz, n, dp, dtype=torch.float32)
+    numba.set_num_threads(_numba_threads())
+    _scan_fwd(*map(_np, args[:7]), _np(args[7]), bool(softplus), gate, _np(h0p), _np(out), _np(ckpt), _np(h_last))
+    saved = (*args, ckpt)
+    return out[..., :dim], h_last[..., :dim], saved
+
+
+def scan_backward(
+    saved: tuple[torch.Tensor, ...], softplus: bool, gate: bool, dout: torch.Tensor, dh_last: torch.Tensor | None
+) -> tuple[torch.Tensor, ...]:
+    """Gradients ``(du, ddraw, dAt, dBt, dCt, dD, dz, dbias, dh0)`` (``dz`` None without a gate), float32."""
+    u, draw, At, Bt, Ct, D, z, bias, ckpt = saved
+    bsz, length, dp = u.shape
+    n = At.shape[0]
+    dim = dout.shape[-1]
+    blocks = dp // LANES
+    dout = _pad(dout, dp)
+    dh_last = torch.zeros(bsz, n, dp, dtype=torch.float32) if dh_last is None else _pad(dh_last, dp)
+    du, ddraw = torch.empty_like(u), torch.empty_like(u)
+    dz = torch.empty_like(u) if gate else u.new_empty(1, 1, 1)
+    dh0 = torch.empty(bsz, n, dp, dtype=torch.float32)
+    dA_part = torch.empty(bsz, n, dp, dtype=torch.float32)
+    dB_part = torch.empty(bsz, blocks, length, n, dtype=torch.float32)
+    dC_part = torch.empty(bsz, blocks, length, n, dtype=torch.float32)
+    dD_part, dbias_part = torch.empty(bsz, dp, dtype=torch.float32), torch.empty(bsz, dp, dtype=torch.float32)
+    numba.set_num_threads(_numba_threads())
+    _scan_bwd(
+        _np(u), _np(draw), _np(At), _np(Bt), _np(Ct), _np(D), _np(z), _np(bias), bool(softplus), gate, _np(ckpt),
+        _np(dout), _np(dh_last), _np(du), _np(ddraw), _np(dz), _np(dh0), _np(dA_part), _np(dB_part), _np(dC_part),
+        _np(dD_part), _np(dbias_part),
+    )  # fmt: skip
+    c = slice(0, dim)
+    return (
+        du[..., c],
+        ddraw[..., c],
+        _reduce(dA_part[None])[0][:, c],
+        _reduce(dB_part),
+        _reduce(dC_part),
+        _reduce(dD_part[None])[0][c],
+        dz[..., c] if gate else None,
+        _reduce(dbias_part[None])[0][c],
+        dh0[..., c],
+    )
+
+
+def conv_silu_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``silu(causal_depthwise_conv1d(x))`` in the time-major layout: ``x`` ``(b, l, d)``, ``weight`` ``(d, K)``."""
+    bsz, length, dim = x.shape
+    dp = padded_channels(dim)
+    xp, wt = _pad(x, dp), _pad(weight.t(), dp)
+    bp = torch.zeros(dp, dtype=torch.float32) if bias is None else _pad(bias, dp)
+    out = torch.empty(bsz, length, dp, dtype=torch.float32)
+    numba.set_num_threads(_numba_threads())
+    _conv_fwd(_np(xp), _np(wt), _np(bp), _np(out))
+    return out[..., :dim]
+
+
+def conv_silu_backward(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dout: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients ``(dx (b, l, d), dweight (d, K), dbias (d,))`` of :func:`conv_silu_forward`."""
+    bsz, length, dim = x.shape
+    dp = padded_channels(dim)
+    xp, wt, gp = _pad(x, dp), _pad(weight.t(), dp), _pad(dout, dp)
+    bp = torch.zeros(dp, dtype=torch.float32) if bias is None else _pad(bias, dp)
+    dx = torch.empty(bsz, length, dp, dtype=torch.float32)
+    dw_part = torch.empty(bsz, wt.shape[0], dp, dtype=torch.float32)
+    db_part = torch.empty(bsz, dp, dtype=torch.float32)
+    numba.set_num_threads(_numba_threads())
+    _conv_bwd(_np(xp), _np(wt), _np(bp), _np(gp), _np(dx), _np(dw_part), _np(db_part))
+    dw = _reduce(dw_part[None])[0]  # (K, dp)
+    return dx[..., :dim], dw[:, :dim].t(), _reduce(db_part[None])[0][:dim]

@@ -7,9 +7,11 @@ same-sized GPT-NeoX step. This module provides:
 * :func:`selective_scan_reference` -- plain PyTorch time loop in float32; the ground truth (autograd through it).
 * :func:`selective_scan_fast` -- same maths behind a ``torch.autograd.Function`` with an explicit backward:
 
-  - ``"numba"`` backend (default on CPU where numba is installed): the parallel kernels of :mod:`.numba_scan`, one
-    recurrence per ``(batch, channel)`` with the state in registers, checkpointed every 64 steps and recomputed in
-    the backward. Memory is ``O(b*d*l + b*d*n*l/chunk)`` instead of ``O(b*d*l*n)``.
+  - ``"numba"`` backend (default on CPU where numba is installed): the fused, vectorised kernels of
+    :mod:`.numba_scan` (16 channels' recurrences in the SIMD lanes, state in registers, ``softplus``, ``D`` and the
+    ``silu(z)`` gate computed inside the kernels), checkpointed every 64 steps and recomputed in the backward.
+    Memory is ``O(b*d*l + b*d*n*l/chunk)`` instead of ``O(b*d*l*n)``. :func:`selective_scan_time_major` is the
+    same scan on ``(batch, length, channels)`` tensors, which the fused Mamba mixer path uses without transposes.
   - ``"torch_chunked"`` backend (default on CUDA/other devices, and on the CPU without numba): the sequence is cut
     into chunks, each chunk is solved with a log-depth (Kogge-Stone) parallel scan in PyTorch, chunks are chained
     through their boundary states, and the backward recomputes one chunk at a time (so peak memory is one chunk's
@@ -42,16 +44,20 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 try:  # numba is optional: without it the chunked torch scan runs on the CPU too
-    from .numba_scan import numba_backward, numba_forward
+    from .numba_scan import conv_silu_backward, conv_silu_forward
+    from .numba_scan import scan_backward as numba_scan_backward
+    from .numba_scan import scan_forward as numba_scan_forward
 except ImportError:
-    numba_backward = numba_forward = None
+    conv_silu_backward = conv_silu_forward = numba_scan_backward = numba_scan_forward = None
 
 __all__ = [
     "ScanBackend",
+    "causal_conv1d_silu_time_major",
     "mamba_ssm_available",
     "numba_available",
     "selective_scan_fast",
     "selective_scan_reference",
+    "selective_scan_time_major",
 ]
 
 ScanBackend = Literal["numba", "torch_chunked", "reference"]
@@ -233,13 +239,9 @@ class _SelectiveScanCore(torch.autograd.Function):
     """y_t = C_t . h_t with h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t; saves only O(b*d*l + b*d*n*l/chunk)."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, Bt, Ct, h0, backend):  # type: ignore[override]
+    def forward(ctx, u, delta, A, Bt, Ct, h0):  # type: ignore[override]
         # u, delta: (b, d, l); A: (d, n); Bt, Ct: (b, l, n); h0: (b, d, n); all float32 contiguous
-        if backend == "numba":
-            y, h_last, ckpt = numba_forward(u, delta, A, Bt, Ct, h0)
-        else:
-            y, h_last, ckpt = _torch_chunked_forward(u, delta, A, Bt, Ct, h0)
-        ctx.backend = backend
+        y, h_last, ckpt = _torch_chunked_forward(u, delta, A, Bt, Ct, h0)
         ctx.save_for_backward(u, delta, A, Bt, Ct, ckpt)
         return y, h_last
 
@@ -249,15 +251,42 @@ class _SelectiveScanCore(torch.autograd.Function):
         u, delta, A, Bt, Ct, ckpt = ctx.saved_tensors
         dy = torch.zeros_like(u) if dy is None else dy.float().contiguous()
         dh_last = torch.zeros_like(ckpt[:, :, 0]) if dh_last is None else dh_last.float().contiguous()
-        backward_fn = numba_backward if ctx.backend == "numba" else _torch_chunked_backward
-        grads = backward_fn(u, delta, A, Bt, Ct, ckpt, dy, dh_last)  # du, ddelta, dA, dBt, dCt, dh0
+        grads = _torch_chunked_backward(u, delta, A, Bt, Ct, ckpt, dy, dh_last)  # du, ddelta, dA, dBt, dCt, dh0
         # one reverse sweep yields all gradients together; only drop those autograd does not want
-        return (*(g if need else None for g, need in zip(grads, ctx.needs_input_grad, strict=False)), None)
+        return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad, strict=True))
+
+
+class _FusedNumbaScan(torch.autograd.Function):
+    """The whole selective scan (softplus, D skip, silu gate included) in the numba kernels, time-major tensors."""
+
+    @staticmethod
+    def forward(ctx, u, draw, At, Bt, Ct, D, z, bias, h0, softplus):  # type: ignore[override]
+        # u, draw, z: (b, l, d); At: (n, d); Bt, Ct: (b, l, n); D, bias: (d,); h0: (b, n, d); any float dtype
+        out, h_last, saved = numba_scan_forward(u, draw, At, Bt, Ct, D, z, bias, softplus, h0)
+        ctx.softplus, ctx.gate = softplus, z is not None
+        ctx.dtypes = tuple(None if t is None else t.dtype for t in (u, draw, At, Bt, Ct, D, z, bias, h0))
+        ctx.out_shape = out.shape
+        ctx.save_for_backward(*saved)
+        return out, h_last
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout, dh_last):  # type: ignore[override]
+        saved = ctx.saved_tensors
+        if dout is None:
+            dout = torch.zeros(ctx.out_shape, dtype=torch.float32)
+        grads = numba_scan_backward(saved, ctx.softplus, ctx.gate, dout, dh_last)
+        # du, ddraw, dAt, dBt, dCt, dD, dz, dbias, dh0: one reverse sweep yields them all; cast to the inputs' dtypes
+        grads = tuple(
+            g.to(dtype) if need and g is not None else None
+            for g, need, dtype in zip(grads, ctx.needs_input_grad[:9], ctx.dtypes, strict=True)
+        )
+        return (*grads, None)
 
 
 def numba_available() -> bool:
     """Whether the numba CPU kernels imported (numba is installed)."""
-    return numba_forward is not None
+    return numba_scan_forward is not None
 
 
 @cache
@@ -304,9 +333,20 @@ def selective_scan_fast(
         raise ValueError(f"unknown backend {backend!r}")
 
     dtype_in = u.dtype
+    if backend == "numba":
+        # the kernels are time-major: u and B/C arrive from transformers as transposed views of (b, l, .) tensors,
+        # so these transposes are mostly free
+        out, h_last = _FusedNumbaScan.apply(
+            u.transpose(1, 2), delta.transpose(1, 2), A.t(), B.transpose(1, 2), C.transpose(1, 2), D,
+            None if z is None else z.transpose(1, 2), delta_bias,
+            None if initial_state is None else initial_state.transpose(1, 2), bool(delta_softplus),
+        )  # fmt: skip
+        out = out.transpose(1, 2).to(dtype_in)  # (b, d, l)
+        return (out, h_last.transpose(1, 2).contiguous()) if return_last_state else out
+
     bsz, dim, _ = u.shape
     # Elementwise pre/post-processing stays in (autograd-tracked) PyTorch: it is O(b*d*l), negligible next to the
-    # O(b*d*l*n) scan, and keeps the custom kernels down to the recurrence itself.
+    # O(b*d*l*n) scan, and keeps the chunked torch scan down to the recurrence itself.
     u_f = u.float()  # (b, d, l)
     dt = delta.float()  # (b, d, l)
     if delta_bias is not None:
@@ -319,7 +359,61 @@ def selective_scan_fast(
     Ct = C.float().transpose(1, 2).contiguous()
     h0 = u_f.new_zeros(bsz, dim, A.shape[1]) if initial_state is None else initial_state.float().contiguous()
     y, h_last = _SelectiveScanCore.apply(
-        u_f.contiguous(), dt.contiguous(), A.float().contiguous(), Bt, Ct, h0, backend
+        u_f.contiguous(), dt.contiguous(), A.float().contiguous(), Bt, Ct, h0
     )  # (b, d, l), (b, d, n)
     out = _apply_skip_and_gate(y, u_f, D, z).to(dtype_in)
     return (out, h_last) if return_last_state else out
+
+
+def selective_scan_time_major(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = False,
+) -> torch.Tensor:
+    """:func:`selective_scan_fast` on time-major tensors, on the CPU with numba: ``u``/``delta``/``z`` ``(b, l, d)``,
+    ``A`` ``(d, n)``, ``B``/``C`` ``(b, l, n)``; returns float32 ``(b, l, d)``. Strided views are read as they are."""
+    if not numba_available():
+        raise ValueError("selective_scan_time_major needs numba (pip install numba)")
+    if u.device.type != "cpu":
+        raise ValueError("selective_scan_time_major runs on CPU tensors only")
+    _check_shapes(u.transpose(1, 2), delta.transpose(1, 2), A, B.transpose(1, 2), C.transpose(1, 2))
+    out, _ = _FusedNumbaScan.apply(u, delta, A.t(), B, C, D, z, delta_bias, None, bool(delta_softplus))
+    return out
+
+
+class _CausalConvSiLU(torch.autograd.Function):
+    """``silu(causal depthwise conv1d)`` on time-major tensors in the numba kernels (Mamba's short convolution)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):  # type: ignore[override]
+        ctx.dtypes = (x.dtype, weight.dtype, None if bias is None else bias.dtype)
+        ctx.save_for_backward(x, weight, bias)
+        return conv_silu_forward(x, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout):  # type: ignore[override]
+        x, weight, bias = ctx.saved_tensors
+        grads = conv_silu_backward(x, weight, bias, dout)
+        return tuple(
+            g.to(dtype) if need else None
+            for g, need, dtype in zip(grads, ctx.needs_input_grad, ctx.dtypes, strict=True)
+        )
+
+
+def causal_conv1d_silu_time_major(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``silu(conv1d(x, weight, bias, padding=K-1, groups=d)[:l])`` with ``x`` ``(b, l, d)`` (strided views read as
+    they are) and ``weight`` ``(d, K)``; float32 ``(b, l, d)`` out. CPU with numba only."""
+    if not numba_available() or x.device.type != "cpu":
+        raise ValueError("causal_conv1d_silu_time_major runs on CPU tensors with numba installed")
+    if x.dim() != 3 or weight.dim() != 2 or weight.shape[0] != x.shape[-1]:
+        raise ValueError(
+            f"x must be (batch, length, d) and weight (d, K); got {tuple(x.shape)}, {tuple(weight.shape)}"
+        )
+    return _CausalConvSiLU.apply(x, weight, bias)

@@ -1,6 +1,9 @@
 """``vlm bench``: Pythia-VL and Mamba-VL measured side by side, in one run, at matched size.
 
 Training: tokens/s of a forward + backward pass at 640 tokens (576 image + 64 text, the paper's samples) and 2048.
+``--width W --layers-pythia N --layers-mamba M`` measures any matched pair instead of a named size (Pythia with 4W
+MLPs and 64-wide heads, Mamba with expand 2), and the demo's own training step (its models, batch and lengths,
+forward + backward + AdamW) is timed too, so the short-sequence regime has its own ratio.
 Generation: prefill latency, decode tokens/s at batch 1 and 32, and memory at contexts of 1k, 4k and 16k tokens. The
 generation state is measured exactly as the bytes the cache holds (Pythia's KV cache grows with the context, Mamba's
 recurrent state does not); on CUDA the peak allocated memory is reported too. Every Mamba figure sits beside its Pythia
@@ -51,10 +54,20 @@ class BenchConfig:
     decode_tokens: int = 32
     repeats: int = 3
     seed: int = 0
+    width: int | None = None  # a custom matched pair instead of `size`: hidden size of both language models
+    layers_pythia: int = 4
+    layers_mamba: int = 8  # two Mamba layers (~6 W^2 parameters each) per Pythia layer (~12 W^2)
+    demo_step: bool = True  # also time the demo's training step (its models, batch and sequence lengths)
 
     def __post_init__(self) -> None:
         if self.size not in BENCH_SIZES:
             raise ValueError(f"Unknown bench size {self.size!r}; valid sizes are: {', '.join(BENCH_SIZES)}.")
+        for name in ("width", "layers_pythia", "layers_mamba", "train_batch_size", "repeats", "decode_tokens"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if self.width is not None and self.width % 16:
+            raise ValueError(f"width={self.width} is not a multiple of 16 (attention heads and the Mamba dt rank).")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"dtype={self.dtype!r} is not one of float32, bfloat16, float16.")
         too_short = [n for n in (*self.train_lengths, *self.contexts) if n <= _image_block_length()]
@@ -79,9 +92,32 @@ def _image_block_length() -> int:
     return 1 + IMAGE_TOKENS_GRID * (IMAGE_TOKENS_GRID + 1)  # the paper's rows layout: 601 positions
 
 
+def matched_text_sizes(width: int, layers_pythia: int, layers_mamba: int) -> dict[str, dict[str, int]]:
+    """Text-config overrides of a Pythia / Mamba pair at hidden size `width` (Pythia's and Mamba's own ratios)."""
+    return {
+        "pythia": {
+            "hidden_size": width,
+            "num_hidden_layers": layers_pythia,
+            "num_attention_heads": max(1, width // 64) if width % 64 == 0 else width // 16,
+            "intermediate_size": 4 * width,
+        },
+        "mamba": {
+            "hidden_size": width,
+            "num_hidden_layers": layers_mamba,
+            "intermediate_size": 2 * width,
+            "time_step_rank": math.ceil(width / 16),
+        },
+    }
+
+
 def build_bench_model(backbone: str, config: BenchConfig) -> VLForConditionalGeneration:
     """A randomly initialised model of the benchmark size (vision tower kept small, 24 x 24 patches)."""
-    size = BENCH_SIZES[config.size][backbone]
+    if config.width is not None:
+        size: str | Mapping[str, int] = matched_text_sizes(config.width, config.layers_pythia, config.layers_mamba)[
+            backbone
+        ]
+    else:
+        size = BENCH_SIZES[config.size][backbone]
     preset = PRESETS[backbone]["tiny" if isinstance(size, Mapping) else size]
     text_config = {**preset.text_config, **(size if isinstance(size, Mapping) else {})}
     vision_config = {**PRESETS[backbone]["tiny"].vision_config, **BENCH_VISION, "image_size": 48, "patch_size": 2}
@@ -136,6 +172,43 @@ def train_tokens_per_second(model: VLForConditionalGeneration, config: BenchConf
         model.zero_grad(set_to_none=True)
 
     return config.train_batch_size * length / _timed(step, config.device, config.repeats)
+
+
+def demo_step_seconds(backbones: tuple[str, ...], config: BenchConfig) -> tuple[str, dict[str, float]]:
+    """Median seconds of one demo training step (forward, backward, AdamW) per backbone, on one demo batch of the
+    default demo's data, tokenizer and models; returns the batch's shape as text too."""
+    from .collator import VLDataCollator
+    from .demo import DemoConfig, build_demo_dataset, build_model, build_optimizer, build_processor, training_set
+
+    demo = DemoConfig(seed=config.seed, show_progress=False)
+    data = build_demo_dataset(demo, num_images=_DEMO_BENCH_IMAGES, seed=config.seed)
+    processor = build_processor(demo, data)
+    rows = training_set(data.shuffle(seed=config.seed), processor)
+    collate = VLDataCollator(pad_token_id=processor.tokenizer.pad_token_id)
+    batch = collate([rows[i] for i in range(demo.batch_size)])
+    seconds = {}
+    for backbone in backbones:
+        model = build_model(backbone, demo, processor).to(config.device).train()
+        optimizer = build_optimizer(model, demo)
+        inputs = {k: v.to(config.device) for k, v in batch.items()}
+
+        def step(
+            model: VLForConditionalGeneration = model,
+            optimizer: torch.optim.Optimizer = optimizer,
+            inputs: dict[str, torch.Tensor] = inputs,
+        ) -> None:
+            model(**inputs).loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        seconds[backbone] = _timed(step, config.device, max(config.repeats, 5))
+    lengths = batch["attention_mask"].sum(1) if "attention_mask" in batch else batch["input_ids"].new_tensor([0])
+    shape = f"demo b{demo.batch_size} x {int(lengths.min())}-{batch['input_ids'].shape[1]} tokens"
+    return shape, seconds
+
+
+# rows per demo task for the demo-step benchmark: enough for the tokenizer to learn the demo's vocabulary
+_DEMO_BENCH_IMAGES = 200
 
 
 def cache_bytes(cache: Any) -> int:
@@ -235,7 +308,13 @@ def _measurements(config: BenchConfig) -> list[tuple[str, Callable[[VLForConditi
     return items
 
 
-_UNITS = {"train_tokens_per_s": "tok/s", "prefill_s": "s", "decode_ms_per_token": "ms", "decode_tokens_per_s": "tok/s"}
+_UNITS = {
+    "train_step_s": "s",
+    "train_tokens_per_s": "tok/s",
+    "prefill_s": "s",
+    "decode_ms_per_token": "ms",
+    "decode_tokens_per_s": "tok/s",
+}
 
 
 def run_bench(config: BenchConfig, backbones: tuple[str, ...] = ("pythia", "mamba")) -> BenchResult:
@@ -258,6 +337,9 @@ def run_bench(config: BenchConfig, backbones: tuple[str, ...] = ("pythia", "mamb
                 for column, value in measure(model).items():
                     collected.setdefault(f"{setting}|{column}", {})[backbone] = value
                 progress.update()
+    if config.demo_step:
+        shape, seconds = demo_step_seconds(tuple(models), config)
+        collected[f"{shape}|train_step_s"] = seconds
     for key, values in collected.items():
         setting, column = key.split("|")
         name, _, at_batch = column.partition("@")

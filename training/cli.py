@@ -117,6 +117,11 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--decode-tokens", type=_positive_int, default=defaults.decode_tokens)
     parser.add_argument("--repeats", type=_positive_int, default=defaults.repeats)
     parser.add_argument("--backbones", type=_backbones, default=("pythia", "mamba"))
+    parser.add_argument("--width", type=_positive_int, help="a custom matched pair at this hidden size (not --size)")
+    parser.add_argument("--layers-pythia", type=_positive_int, default=defaults.layers_pythia, help="with --width")
+    parser.add_argument("--layers-mamba", type=_positive_int, default=defaults.layers_mamba, help="with --width")
+    parser.add_argument("--no-generation", action="store_true", help="training rows only (no --contexts)")
+    parser.add_argument("--no-demo-step", action="store_true", help="skip timing the demo's training step")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON instead of a table")
 
 
@@ -129,10 +134,14 @@ def _run_bench(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         train_lengths=args.train_lengths,
         train_batch_size=args.train_batch_size,
-        contexts=args.contexts,
+        contexts=() if args.no_generation else args.contexts,
         decode_batch_sizes=args.decode_batch_sizes,
         decode_tokens=args.decode_tokens,
         repeats=args.repeats,
+        width=args.width,
+        layers_pythia=args.layers_pythia,
+        layers_mamba=args.layers_mamba,
+        demo_step=not args.no_demo_step,
     )
     result = run_bench(config, backbones=args.backbones)
     print(result_json(result) if args.json else format_table(result))
