@@ -73,6 +73,9 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
         "--eval-images", type=_positive_int, default=defaults.eval_images, help="held-out examples per task"
     )
     parser.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
+    parser.add_argument(
+        "--seeds", type=_positive_int, default=defaults.seeds, help="training runs per model (seed, seed+1, ...)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -88,6 +91,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         train_images=args.train_images,
         eval_images=args.eval_images,
         batch_size=args.batch_size,
+        seeds=args.seeds,
         show_progress=not args.no_progress,
     )
     run_demo(config)

@@ -62,17 +62,71 @@ def line_chart(
     plt.close(figure)
 
 
-def loss_curves(series: Mapping[str, Mapping[int, float]], path: Path, title: str) -> None:
-    """Training loss against step, one line per ``{name: {step: loss}}``, on a log scale."""
+def loss_and_accuracy_curves(
+    losses: Mapping[str, Mapping[int, float]],
+    accuracies: Mapping[str, Mapping[str, Mapping[int, float]]],
+    path: Path,
+    title: str,
+) -> None:
+    """The training loss of every model (log scale) next to one panel per model of ``{series: {step: accuracy}}``."""
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for name, points in series.items():
-        axis.plot(list(points), list(points.values()), label=name)
-    axis.set_xlabel("step")
-    axis.set_ylabel("training loss")
-    axis.set_yscale("log")
+    panels = 1 + len(accuracies)
+    figure, axes = plt.subplots(1, panels, figsize=(5.0 * panels, 4), squeeze=False)
+    loss_axis = axes[0][0]
+    for name, points in losses.items():
+        loss_axis.plot(list(points), list(points.values()), label=name)
+    loss_axis.set(xlabel="step", ylabel="training loss", yscale="log", title="training loss")
+    loss_axis.legend(fontsize="small")
+    for axis, (name, series) in zip(axes[0][1:], accuracies.items(), strict=True):
+        for label, points in series.items():
+            axis.plot(list(points), list(points.values()), marker=".", label=label)
+        axis.set(xlabel="step", ylabel="held-out accuracy", title=name, ylim=(-0.02, 1.02))
+        axis.legend(fontsize="x-small", ncol=2)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def interval_bars(
+    categories: Mapping[str, str],
+    series: Mapping[str, Mapping[str, tuple[float, Sequence[float] | None]]],
+    floor: Mapping[str, float],
+    path: Path,
+    title: str,
+    floor_label: str = "image-blind floor",
+) -> None:
+    """Grouped bars (x100) with their intervals as error bars and a floor marker per category.
+
+    ``categories`` maps each shown label to its key; ``series`` maps a name to ``{key: (value, [low, high])}``.
+    """
+    plt = _pyplot()
+    keys = list(categories.values())
+    width = 0.8 / max(1, len(series))
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(keys)), 4.2))
+    for k, (name, points) in enumerate(series.items()):
+        xs, ys, errors = [], [], [[], []]
+        for i, key in enumerate(keys):
+            if key not in points:
+                continue
+            value, interval = points[key]
+            xs.append(i + (k - (len(series) - 1) / 2) * width)
+            ys.append(100 * value)
+            low, high = interval if interval is not None else (value, value)
+            errors[0].append(100 * (value - low))
+            errors[1].append(100 * (high - value))
+        axis.bar(xs, ys, width=width, yerr=errors, capsize=3, label=name)
+    marked = [(i, 100 * floor[key]) for i, key in enumerate(keys) if key in floor]
+    if marked:
+        for n, (i, value) in enumerate(marked):
+            axis.hlines(
+                value, i - 0.45, i + 0.45, colors="black", linestyles="dashed", label=floor_label if n == 0 else None
+            )
+    axis.set_xticks(range(len(keys)), list(categories), rotation=20, ha="right")
+    axis.set_ylabel("score (x100), 95% interval")
+    axis.set_ylim(0, 105)
     axis.set_title(title)
-    axis.legend()
+    axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -26,6 +26,28 @@ def test_demo_tasks_are_validated_by_the_cli_and_the_config(capsys: pytest.Captu
         DemoConfig(tasks=())
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"seeds": 0}, "seeds"),
+        ({"eval_images": -1}, "eval_images"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"image_size": 0}, "image_size"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"steps": True}, "steps"),
+    ],
+)
+def test_demo_config_refuses_non_positive_sizes(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        DemoConfig(**kwargs)
+
+
+def test_demo_cli_refuses_zero_seeds(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--seeds", "0"])
+    assert "expected a positive integer, got 0" in capsys.readouterr().err
+
+
 def test_demo_table_shows_only_the_tasks_that_ran() -> None:
     model = {"language_model_parameters": 1000, "final_loss": 0.5, "train_seconds": 3.0}
     results = {
@@ -39,15 +61,45 @@ def test_demo_table_shows_only_the_tasks_that_ran() -> None:
     assert "Caption" not in table and "Reading" not in table
 
 
+TIMING_KEYS = {"train_seconds", "total_seconds", "path", "out"}
+
+
+def _without_timing(value: object) -> object:
+    """results.json without what differs between two identical runs (wall-clock times, output paths)."""
+    if isinstance(value, dict):
+        return {k: _without_timing(v) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [_without_timing(v) for v in value]
+    return value
+
+
 @pytest.mark.slow
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    out = tmp_path / "demo"
-    args = ["demo", "--steps", "3", "--train-images", "8", "--eval-images", "2", "--out", str(out), "--no-progress"]
-    assert main(args) == 0
-    results = json.loads((out / "results.json").read_text())
-    assert set(results["models"]) == {"pythia", "mamba"}
+def test_demo_runs_end_to_end_reproducibly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import training.demo as demo
+
+    plotted: list[dict] = []
+    real_bars = demo.interval_bars
+
+    def spy(categories, series, floor, path, title):  # the numbers drawn in scores.png
+        plotted.append({"series": series, "floor": floor})
+        return real_bars(categories, series, floor, path, title)
+
+    monkeypatch.setattr(demo, "interval_bars", spy)
+    args = ["demo", "--steps", "4", "--train-images", "8", "--eval-images", "3", "--no-progress"]
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        assert main([*args, "--out", str(out)]) == 0
+    results = [json.loads((out / "results.json").read_text()) for out in outs]
+    # Same seed, same thread count: the same numbers and the same predictions, bit for bit.
+    assert _without_timing(results[0]) == _without_timing(results[1])
+    for backbone in ("pythia", "mamba"):
+        assert (outs[0] / backbone / "predictions.jsonl").read_bytes() == (
+            outs[1] / backbone / "predictions.jsonl"
+        ).read_bytes()
+    out, result = outs[0], results[0]
+    assert set(result["models"]) == {"pythia", "mamba"} and result["seeds"] == [0]
     table = (out / "results.md").read_text()
-    for backbone, entry in results["models"].items():
+    for backbone, entry in result["models"].items():
         assert set(entry["scores"]) == set(ALL_TASKS)
         assert entry["final_loss"] > 0
         assert f"{entry['language_model_parameters']:,}" in table
@@ -55,10 +107,18 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         assert model.config.model_type == f"{backbone}_vl"
         AutoProcessor.from_pretrained(out / backbone)
         predictions = (out / backbone / "predictions.jsonl").read_text().splitlines()
-        assert len(predictions) == 2 * len(ALL_TASKS)
+        assert len(predictions) == 3 * len(ALL_TASKS)
         assert {json.loads(line)["task"] for line in predictions} == set(ALL_TASKS)
-    assert (out / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # One row per task family of the paper: both models' scores, then the image-blind baseline's.
+        # held-out accuracy curves: every task, measured at steps 1..4 (4 steps, 10 points asked)
+        assert set(entry["held_out_curves"]) == set(ALL_TASKS)
+        assert all(set(points) == {"1", "2", "3", "4"} for points in entry["held_out_curves"].values())
+        for task, metrics in entry["scores"].items():
+            for metric, score in metrics.items():
+                low, high = entry["intervals"][task][metric]
+                assert low <= score <= high
+    for name in ("training_curves.png", "scores.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The table holds the JSON's numbers: score [interval] for both models, then the image-blind baseline.
     for label, task in (
         ("Caption token F1", "caption"),
         ("Reading accuracy", "reading"),
@@ -66,8 +126,45 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     ):
         row = next(line for line in table.splitlines() if line.startswith(f"| {label} |"))
         metric = "token_f1" if task == "caption" else "accuracy"
-        scores = [results["models"][b]["scores"] for b in ("pythia", "mamba")] + [results["image_blind"]]
-        assert row == f"| {label} | " + " | ".join(f"{100 * s[task][metric]:.1f}" for s in scores) + " |"
+        entries = [(m["scores"], m["intervals"]) for m in (result["models"][b] for b in ("pythia", "mamba"))]
+        entries.append((result["image_blind"], result["image_blind_intervals"]))
+        cells = [
+            f"{100 * s[task][metric]:.1f} [{100 * i[task][metric][0]:.1f}, {100 * i[task][metric][1]:.1f}]"
+            for s, i in entries
+        ]
+        assert row == f"| {label} | " + " | ".join(cells) + " |"
+    # ... and so does the bar chart (primary metric per task, with its interval, and the floor)
+    drawn = plotted[0]
+    for backbone in ("pythia", "mamba"):
+        entry = result["models"][backbone]
+        assert drawn["series"][entry["display_name"]]["caption"] == (
+            entry["scores"]["caption"]["token_f1"],
+            entry["intervals"]["caption"]["token_f1"],
+        )
+    assert drawn["floor"]["grounding"] == result["image_blind"]["grounding"]["accuracy"]
+    # One comparison per task, its interval around the paired difference of the two models' scores.
+    for task, comparison in result["comparison"].items():
+        metric = comparison["metric"]
+        gap = result["models"]["mamba"]["scores"][task][metric] - result["models"]["pythia"]["scores"][task][metric]
+        assert comparison["mamba_minus_pythia"] == pytest.approx(gap)
+        assert comparison["interval"][0] <= comparison["mamba_minus_pythia"] <= comparison["interval"][1]
+    assert "Mamba-VL against Pythia-VL" in table
     # The language models are matched in size, as in the paper (within 10%).
-    sizes = [entry["language_model_parameters"] for entry in results["models"].values()]
+    sizes = [entry["language_model_parameters"] for entry in result["models"].values()]
     assert max(sizes) / min(sizes) < 1.1
+
+
+@pytest.mark.slow
+def test_demo_seeds_average_runs_and_report_their_spread(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    args = ["demo", "--steps", "2", "--train-images", "4", "--eval-images", "2", "--seeds", "2", "--no-progress"]
+    assert main([*args, "--backbones", "pythia", "--tasks", "vqa,counting", "--out", str(out)]) == 0
+    result = json.loads((out / "results.json").read_text())
+    entry = result["models"]["pythia"]
+    assert result["seeds"] == [0, 1] and [s["seed"] for s in entry["per_seed"]] == [0, 1]
+    assert (out / "pythia").is_dir() and (out / "pythia-seed1").is_dir()
+    for task in ("vqa", "counting"):
+        per_seed = [s["scores"][task]["accuracy"] for s in entry["per_seed"]]
+        assert entry["scores"][task]["accuracy"] == pytest.approx(sum(per_seed) / 2)
+        assert entry["seed_range"][task]["accuracy"] == [min(per_seed), max(per_seed)]
+    assert "comparison" not in result  # one backbone: nothing to compare

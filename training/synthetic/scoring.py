@@ -20,10 +20,9 @@ from modeling_vlm import VLForConditionalGeneration, VLProcessor
 
 from ..eval.generation import generate_answers
 from ..eval.metrics import (
+    box_ious,
     clean_prediction,
     exact_match,
-    grounding_accuracy,
-    mean_iou,
     parse_choice,
     token_f1,
 )
@@ -33,8 +32,10 @@ from . import shapes, tasks
 __all__ = [
     "ALL_TASKS",
     "evaluate_dataset",
+    "example_scores",
     "image_blind_answers",
     "parse_count",
+    "predictions_by_task",
     "score_predictions",
     "score_task",
 ]
@@ -58,22 +59,24 @@ def _references(refs: Sequence[Any]) -> list[list[str]]:
     return [[r] if isinstance(r, str) else list(r) for r in refs]
 
 
-def _score_caption(preds: Sequence[Any], refs: Sequence[Any]) -> dict[str, float]:
+def _caption_examples(preds: Sequence[Any], refs: Sequence[Any]) -> dict[str, list[float]]:
     """Exact match and token F1 against the best of each sample's references."""
     refs = _references(refs)
-    em = [exact_match(p, r) for p, r in zip(preds, refs, strict=True)]
-    f1 = [max((token_f1(p, ref) for ref in r), default=0.0) for p, r in zip(preds, refs, strict=True)]
-    return {"exact_match": _mean(em), "token_f1": _mean(f1)}
+    return {
+        "exact_match": [exact_match(p, r) for p, r in zip(preds, refs, strict=True)],
+        "token_f1": [max((token_f1(p, ref) for ref in r), default=0.0) for p, r in zip(preds, refs, strict=True)],
+    }
 
 
-def _score_vqa(preds: Sequence[Any], refs: Sequence[Any]) -> dict[str, float]:
+def _vqa_examples(preds: Sequence[Any], refs: Sequence[Any]) -> dict[str, list[float]]:
     """Exact match against any of each sample's references."""
-    return {"accuracy": _mean([exact_match(p, r) for p, r in zip(preds, _references(refs), strict=True)])}
+    return {"accuracy": [exact_match(p, r) for p, r in zip(preds, _references(refs), strict=True)]}
 
 
-def _score_grounding(preds: Sequence[Any], boxes: Sequence[Any]) -> dict[str, float]:
-    """Accuracy at IoU > 0.5 and mean IoU against the reference boxes."""
-    return {"accuracy": grounding_accuracy(preds, boxes), "mean_iou": mean_iou(preds, boxes)}
+def _grounding_examples(preds: Sequence[Any], boxes: Sequence[Any]) -> dict[str, list[float]]:
+    """IoU > 0.5 (accuracy) and the IoU itself against the reference boxes."""
+    ious = box_ious(preds, boxes)
+    return {"accuracy": [float(iou > 0.5) for iou in ious], "mean_iou": ious}
 
 
 def parse_count(prediction: object) -> int | None:
@@ -114,30 +117,41 @@ _PER_SAMPLE: MappingProxyType[str, Callable[[object, str], float]] = MappingProx
         "retrieval": _retrieval_correct,
     }
 )
-
-
-_PER_SAMPLE: MappingProxyType[str, Callable[[object, str], float]] = MappingProxyType(
-    {
-        "reading": _reading_correct,
-        "counting": lambda p, ref: float(parse_count(p) == int(ref)),
-        "multiple_choice": _choice_correct,
-        "retrieval": _retrieval_correct,
-    }
-)
-_AGGREGATE: MappingProxyType[str, Callable[[Sequence[Any], Sequence[Any]], dict[str, float]]] = MappingProxyType(
-    {"caption": _score_caption, "vqa": _score_vqa, "grounding": _score_grounding}
+_PER_METRIC: MappingProxyType[str, Callable[[Sequence[Any], Sequence[Any]], dict[str, list[float]]]] = (
+    MappingProxyType({"caption": _caption_examples, "vqa": _vqa_examples, "grounding": _grounding_examples})
 )
 
 
-def score_task(task: str, preds: Sequence[Any], refs_or_boxes: Sequence[Any]) -> dict[str, float]:
-    """Metrics of one synthetic task (grounding against reference boxes, the others against reference answers)."""
+def example_scores(task: str, preds: Sequence[Any], refs_or_boxes: Sequence[Any]) -> dict[str, list[float]]:
+    """Per-example values of each metric of one task (a task's score is their mean; intervals resample them)."""
     if task not in ALL_TASKS:
         raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(ALL_TASKS)}")
     if len(preds) != len(refs_or_boxes):
         raise ValueError(f"got {len(preds)} predictions but {len(refs_or_boxes)} references")
-    if task in _AGGREGATE:
-        return _AGGREGATE[task](preds, refs_or_boxes)
-    return {"accuracy": _mean([_PER_SAMPLE[task](p, str(r)) for p, r in zip(preds, refs_or_boxes, strict=True)])}
+    if task in _PER_METRIC:
+        return _PER_METRIC[task](preds, refs_or_boxes)
+    return {"accuracy": [_PER_SAMPLE[task](p, str(r)) for p, r in zip(preds, refs_or_boxes, strict=True)]}
+
+
+def score_task(task: str, preds: Sequence[Any], refs_or_boxes: Sequence[Any]) -> dict[str, float]:
+    """Metrics of one synthetic task (grounding against reference boxes, the others against reference answers)."""
+    return {metric: _mean(values) for metric, values in example_scores(task, preds, refs_or_boxes).items()}
+
+
+def predictions_by_task(
+    dataset: datasets.Dataset, predictions: Sequence[str]
+) -> dict[str, tuple[list[str], list[Any]]]:
+    """``{task: (predictions, references)}`` in row order (grounding references are the ``box`` column)."""
+    if len(predictions) != len(dataset):
+        raise ValueError(f"got {len(predictions)} predictions for {len(dataset)} rows")
+    grouped: dict[str, tuple[list[str], list[Any]]] = {}
+    for task, answer, box, prediction in zip(
+        dataset["task"], dataset["answer"], dataset["box"], predictions, strict=True
+    ):
+        preds, refs = grouped.setdefault(task, ([], []))
+        preds.append(prediction)
+        refs.append(box if task == "grounding" else answer)
+    return grouped
 
 
 def score_predictions(

@@ -76,6 +76,7 @@ class SyntheticTasksConfig:
     image_size: int = 32
     min_chars: int = 1  # reading: string length range
     max_chars: int = 3
+    alphabet: str = READING_ALPHABET  # reading: the characters strings are drawn from
     cells: int = 4  # counting and retrieval: objects sit in distinct cells of a cells x cells grid
     max_count: int = 4  # counting: at most this many objects of the asked shape
     max_objects: int = 6  # counting: at most this many objects in all
@@ -89,6 +90,10 @@ class SyntheticTasksConfig:
             raise ValueError(f"image_size must be >= 16, got {self.image_size}")
         if not 1 <= self.min_chars <= self.max_chars:
             raise ValueError(f"need 1 <= min_chars <= max_chars, got {self.min_chars} and {self.max_chars}")
+        if not self.alphabet or not set(self.alphabet) <= set(READING_ALPHABET) or len(set(self.alphabet)) < 2:
+            raise ValueError(
+                f"alphabet must hold at least two distinct characters of {READING_ALPHABET!r}, got {self.alphabet!r}"
+            )
         if self.image_size // self.cells < 5:
             raise ValueError(f"cells={self.cells} leaves cells under 5 px in a {self.image_size} px image")
         if not 0 <= self.max_count <= self.max_objects <= self.cells**2:
@@ -140,7 +145,8 @@ def reading_row(seed: int, image_id: int, config: SyntheticTasksConfig | None = 
     """A rendered string and the question "What is written in the image?"; the answer is the string."""
     config = config or SyntheticTasksConfig()
     rng = _rng("reading", seed, image_id)
-    text = "".join(rng.choice(READING_ALPHABET) for _ in range(rng.randint(config.min_chars, config.max_chars)))
+    alphabet = "".join(sorted(set(config.alphabet)))
+    text = "".join(rng.choice(alphabet) for _ in range(rng.randint(config.min_chars, config.max_chars)))
     image = render_text(text, config.image_size, rng)
     return SyntheticRow(image, "reading", vqa_prompt(READING_QUESTION), text, image_id=image_id)
 

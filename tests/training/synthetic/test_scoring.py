@@ -10,6 +10,7 @@ import pytest
 
 from training.synthetic import shapes, tasks
 from training.synthetic.scoring import (
+    ALL_TASKS,
     evaluate_dataset,
     image_blind_answers,
     parse_count,
@@ -136,3 +137,18 @@ def test_evaluate_dataset_scores_every_task(make_model: Callable, processor: Any
     assert all(0.0 <= value <= 1.0 for task in scores.values() for value in task.values())
     assert [p["task"] for p in predictions] == rows["task"]
     assert all(isinstance(p["prediction"], str) for p in predictions)
+
+
+def test_no_task_is_answered_by_its_prompt_alone() -> None:
+    # The image-blind baseline as the demo fits it (each prompt's most frequent answer in the demo's 1500 training
+    # rows per task), scored on other rows: every task must leave most of its answers to the image (the answers
+    # themselves are read back from the pixels in test_shapes.py / test_tasks.py).
+    from training.demo import DemoConfig, build_demo_dataset
+
+    train = build_demo_dataset(DemoConfig(), num_images=1500, seed=7)
+    rows = build_demo_dataset(DemoConfig(), num_images=300, seed=8)
+    blind = image_blind_answers(train, rows)
+    for task in ALL_TASKS:
+        indices = [i for i, t in enumerate(rows["task"]) if t == task]
+        hits = sum(blind[i] == rows["answer"][i] for i in indices) / len(indices)
+        assert hits < 0.5, f"{task}: the prompt alone gives {hits:.0%} of the answers"

@@ -179,3 +179,13 @@ def test_config_validation() -> None:
         SyntheticTasksConfig(min_items=0)
     with pytest.raises(ValueError, match="unknown synthetic task"):
         build_synthetic_tasks_dataset(1, tasks=("ocr",))
+
+
+def test_reading_alphabet_and_length_are_configurable() -> None:
+    config = SyntheticTasksConfig(min_chars=1, max_chars=1, alphabet="23456789")
+    answers = {reading_row(5, i, config).answer for i in range(200)}
+    assert answers == set("23456789")  # one glyph, every digit drawn, nothing else
+    with pytest.raises(ValueError, match="alphabet"):
+        SyntheticTasksConfig(alphabet="0")  # not in the alphabet (0 and O look alike)
+    with pytest.raises(ValueError, match="alphabet"):
+        SyntheticTasksConfig(alphabet="22")

@@ -15,6 +15,7 @@ malformed (an empty reference list, mismatched lengths) raises ``ValueError`` na
 - Grounding accuracy: IoU > 0.5 between the parsed ``[x1,y1,x2,y2]`` box and the reference box.
 - Visual7W pointing: the predicted box (or option letter) picks the candidate box with the highest IoU.
 - SQuAD-style normalisation, exact match and bag-of-tokens F1 (the synthetic captions and short answers).
+- Confidence intervals of mean scores: the percentile bootstrap over examples, alone and paired (:mod:`.intervals`).
 
 One module per kind of answer: :mod:`.captions` (CIDEr), :mod:`.answers` (free-text answers), :mod:`.choices`
 (letters, true/false, yes/no) and :mod:`.boxes` (boxes); :mod:`.predictions` decides what a usable prediction is.
@@ -62,6 +63,7 @@ from .choices import (
     pope_official_answer,
     true_false_accuracy,
 )
+from .intervals import Interval, bootstrap_interval, paired_difference_interval
 from .predictions import (
     MAX_PREDICTION_CHARS,
     clean_prediction,
@@ -74,6 +76,8 @@ __all__ = [
     "VQA_MANUAL_MAP",
     "VQA_PUNCTUATION",
     "CiderResult",
+    "Interval",
+    "bootstrap_interval",
     "box_iou",
     "box_ious",
     "choose_candidate",
@@ -89,6 +93,7 @@ __all__ = [
     "multiple_choice_accuracy",
     "normalize_answer",
     "normalize_short_answer",
+    "paired_difference_interval",
     "parse_box",
     "parse_choice",
     "parse_true_false",
