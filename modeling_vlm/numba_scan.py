@@ -232,6 +232,85 @@ def _scan_fwd(u, draw, At, Bt, Ct, D, z, bias, softplus, gate, h0, out, ckpt, h_
                 h_last[b, k, c0 + j] = h[k, j]
 
 
+@njit(fastmath=_FASTMATH, cache=True, inline="always")
+def _recompute_chunk(u, draw, Bt, bias, softplus, a, b, c0, t0, t1, hbuf, ebuf, dtbuf):  # pragma: no cover
+    """States h_{t0} .. h_{t1-1} into hbuf[1:] from hbuf[0], each step's exp(delta A) into ebuf, delta into dtbuf."""
+    n = a.shape[0]
+    for t in range(t0, t1):
+        s = t - t0
+        for j in range(LANES):
+            x = draw[b, t, c0 + j] + bias[c0 + j]
+            dtbuf[s, j] = _softplus(x) if softplus else x
+        for k in range(n):
+            bk = Bt[b, t, k]
+            for j in range(LANES):
+                e = _exp_f32(dtbuf[s, j] * a[k, j])
+                ebuf[s, k, j] = e
+                hbuf[s + 1, k, j] = e * hbuf[s, k, j] + dtbuf[s, j] * u[b, t, c0 + j] * bk
+
+
+@njit(fastmath=_FASTMATH, cache=True, inline="always")
+def _output_grad(u, Ct, D, z, gate, dout, b, t, c0, h, g, dz):  # pragma: no cover - compiled by numba
+    """g = dL/d(y_t + D u_t) per lane from dL/d out_t (through the gate, whose gradient goes to dz); h is h_t."""
+    n = h.shape[0]
+    if not gate:
+        for j in range(LANES):
+            g[j] = dout[b, t, c0 + j]
+        return
+    for j in range(LANES):  # y_t = C_t . h_t again, for the gate's gradient
+        g[j] = _F0
+    for k in range(n):
+        ck = Ct[b, t, k]
+        for j in range(LANES):
+            g[j] += h[k, j] * ck
+    for j in range(LANES):
+        c = c0 + j
+        zz = z[b, t, c]
+        sg = _sigmoid(zz)
+        go = dout[b, t, c]
+        dz[b, t, c] = go * (g[j] + D[c] * u[b, t, c]) * sg * (_F1 + zz * (_F1 - sg))
+        g[j] = go * zz * sg
+
+
+@njit(fastmath=_FASTMATH, cache=True, inline="always")
+def _reverse_step(
+    u, Bt, Ct, b, blk, t, c0, a, h_prev, h, e_t, dt, g, adj, dA, gdt, gdu, dB_part, dC_part
+):  # pragma: no cover
+    """One adjoint step over the state: adj becomes dL/dh_{t-1}; per-lane sums of dL/d delta_t and dL/d u_t."""
+    n = a.shape[0]
+    for j in range(LANES):
+        gdt[j] = _F0
+        gdu[j] = _F0
+    for k in range(n):
+        ck = Ct[b, t, k]
+        bk = Bt[b, t, k]
+        dcb = _F0
+        dbb = _F0
+        for j in range(LANES):
+            ut = u[b, t, c0 + j]
+            ak = adj[k, j] + g[j] * ck  # total dL/dh_t
+            gl = ak * h_prev[k, j] * e_t[k, j]  # dL/d(delta_t A_k) through exp
+            dA[k, j] += gl * dt[j]
+            gdt[j] += gl * a[k, j] + ak * ut * bk
+            gdu[j] += ak * bk
+            dcb += g[j] * h[k, j]
+            dbb += ak * dt[j] * ut
+            adj[k, j] = ak * e_t[k, j]  # dL/dh_{t-1} through this step
+        dC_part[b, blk, t, k] = dcb
+        dB_part[b, blk, t, k] = dbb
+
+
+@njit(fastmath=_FASTMATH, cache=True, inline="always")
+def _input_grads(draw, bias, D, softplus, b, t, c0, dt, g, gdt, gdu, dbl, ddraw, du):  # pragma: no cover
+    """dL/d dt_t (through the softplus), accumulated into the dt_bias partial too, and dL/d u_t."""
+    for j in range(LANES):
+        c = c0 + j
+        dd = gdt[j] * _sigmoid(draw[b, t, c] + bias[c]) if softplus else gdt[j]
+        ddraw[b, t, c] = dd
+        dbl[j] += dd
+        du[b, t, c] = gdu[j] * dt[j] + g[j] * D[c]
+
+
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
 def _scan_bwd(
     u, draw, At, Bt, Ct, D, z, bias, softplus, gate, ckpt, dout, dh_last,
@@ -242,7 +321,6 @@ def _scan_bwd(
     bsz, length, dim = u.shape
     n = At.shape[0]
     blocks = dim // LANES
-    n_chunks = ckpt.shape[1]
     for item in prange(bsz * blocks):
         b = item // blocks
         blk = item - b * blocks
@@ -255,81 +333,26 @@ def _scan_bwd(
         dA = np.zeros((n, LANES), dtype=np.float32)
         dDl = np.zeros(LANES, dtype=np.float32)
         dbl = np.zeros(LANES, dtype=np.float32)
-        g = np.empty(LANES, dtype=np.float32)
-        gdt = np.empty(LANES, dtype=np.float32)
-        gdu = np.empty(LANES, dtype=np.float32)
+        g, gdt, gdu = np.empty(LANES, np.float32), np.empty(LANES, np.float32), np.empty(LANES, np.float32)
         for k in range(n):
             for j in range(LANES):
                 a[k, j] = At[k, c0 + j]
                 adj[k, j] = dh_last[b, k, c0 + j]
-        for jc in range(n_chunks - 1, -1, -1):
+        for jc in range(ckpt.shape[1] - 1, -1, -1):
             t0 = jc * NUMBA_CHUNK_SIZE
             t1 = min(t0 + NUMBA_CHUNK_SIZE, length)
             for k in range(n):
                 for j in range(LANES):
                     hbuf[0, k, j] = ckpt[b, jc, k, c0 + j]
-            for t in range(t0, t1):  # recompute the chunk's states from its checkpoint
-                s = t - t0
-                for j in range(LANES):
-                    x = draw[b, t, c0 + j] + bias[c0 + j]
-                    dtbuf[s, j] = _softplus(x) if softplus else x
-                for k in range(n):
-                    bk = Bt[b, t, k]
-                    for j in range(LANES):
-                        e = _exp_f32(dtbuf[s, j] * a[k, j])
-                        ebuf[s, k, j] = e
-                        hbuf[s + 1, k, j] = e * hbuf[s, k, j] + dtbuf[s, j] * u[b, t, c0 + j] * bk
+            _recompute_chunk(u, draw, Bt, bias, softplus, a, b, c0, t0, t1, hbuf, ebuf, dtbuf)
             for t in range(t1 - 1, t0 - 1, -1):
                 s = t - t0
-                if gate:
-                    for j in range(LANES):  # y_t = C_t . h_t again, for the gate's gradient
-                        g[j] = _F0
-                    for k in range(n):
-                        ck = Ct[b, t, k]
-                        for j in range(LANES):
-                            g[j] += hbuf[s + 1, k, j] * ck
-                    for j in range(LANES):
-                        c = c0 + j
-                        ut = u[b, t, c]
-                        zz = z[b, t, c]
-                        sg = _sigmoid(zz)
-                        go = dout[b, t, c]
-                        dz[b, t, c] = go * (g[j] + D[c] * ut) * sg * (_F1 + zz * (_F1 - sg))
-                        g[j] = go * zz * sg  # dL/d(y_t + D u_t)
-                else:
-                    for j in range(LANES):
-                        g[j] = dout[b, t, c0 + j]
+                _output_grad(u, Ct, D, z, gate, dout, b, t, c0, hbuf[s + 1], g, dz)
                 for j in range(LANES):
                     dDl[j] += g[j] * u[b, t, c0 + j]
-                    gdt[j] = _F0
-                    gdu[j] = _F0
-                for k in range(n):
-                    ck = Ct[b, t, k]
-                    bk = Bt[b, t, k]
-                    dcb = _F0
-                    dbb = _F0
-                    for j in range(LANES):
-                        dtj = dtbuf[s, j]
-                        ut = u[b, t, c0 + j]
-                        ak = adj[k, j] + g[j] * ck  # total dL/dh_t
-                        e = ebuf[s, k, j]
-                        gl = ak * hbuf[s, k, j] * e  # dL/d(delta_t A_k) through exp
-                        dA[k, j] += gl * dtj
-                        gdt[j] += gl * a[k, j] + ak * ut * bk
-                        gdu[j] += ak * bk
-                        dcb += g[j] * hbuf[s + 1, k, j]
-                        dbb += ak * dtj * ut
-                        adj[k, j] = ak * e  # dL/dh_{t-1} through this step
-                    dC_part[b, blk, t, k] = dcb
-                    dB_part[b, blk, t, k] = dbb
-                for j in range(LANES):
-                    c = c0 + j
-                    dd = gdt[j]
-                    if softplus:
-                        dd = dd * _sigmoid(draw[b, t, c] + bias[c])
-                    ddraw[b, t, c] = dd
-                    dbl[j] += dd
-                    du[b, t, c] = gdu[j] * dtbuf[s, j] + g[j] * D[c]
+                _reverse_step(u, Bt, Ct, b, blk, t, c0, a, hbuf[s], hbuf[s + 1], ebuf[s], dtbuf[s], g, adj, dA,
+                              gdt, gdu, dB_part, dC_part)  # fmt: skip
+                _input_grads(draw, bias, D, softplus, b, t, c0, dtbuf[s], g, gdt, gdu, dbl, ddraw, du)
         for k in range(n):
             for j in range(LANES):
                 dh0[b, k, c0 + j] = adj[k, j]
@@ -443,12 +466,22 @@ def padded_channels(dim: int) -> int:
     return -(-dim // LANES) * LANES
 
 
-def _pad(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """float32 contiguous copy (or the tensor itself) with the last axis zero-padded to ``dim``."""
-    t = t.float()
+def _pad(t: torch.Tensor, dim: int, copy: bool = False) -> torch.Tensor:
+    """float32 contiguous tensor (the input itself when it already is one and ``copy`` is False) with the last axis
+    zero-padded to ``dim``."""
+    t = t.detach().float()
     if t.shape[-1] != dim:
-        t = torch.nn.functional.pad(t, (0, dim - t.shape[-1]))
-    return t.contiguous()
+        return torch.nn.functional.pad(t, (0, dim - t.shape[-1])).contiguous()
+    return t.clone(memory_format=torch.contiguous_format) if copy else t.contiguous()
+
+
+def _weight(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """A private float32 copy of a weight-like tensor (A, D, biases, conv taps), padded to ``dim`` channels.
+
+    Never a view of the parameter itself: ``.numpy()`` pins a tensor's storage (makes it non-resizable), and FSDP
+    frees its unsharded parameters by resizing their storage to zero after each use.
+    """
+    return _pad(t, dim, copy=True)
 
 
 def _reduce(parts: torch.Tensor) -> torch.Tensor:
@@ -482,11 +515,11 @@ def scan_forward(
     zeros = torch.zeros(dp, dtype=torch.float32)
     gate = z is not None
     args = (
-        _pad(u, dp), _pad(draw, dp), _pad(At, dp), Bt.float().contiguous(), Ct.float().contiguous(),
-        zeros if D is None else _pad(D, dp), _pad(z, dp) if gate else zeros.view(1, 1, -1),
-        zeros if bias is None else _pad(bias, dp),
+        _pad(u, dp), _pad(draw, dp), _weight(At, dp), Bt.detach().float().contiguous(),
+        Ct.detach().float().contiguous(), zeros if D is None else _weight(D, dp),
+        _pad(z, dp) if gate else zeros.view(1, 1, -1), zeros if bias is None else _weight(bias, dp),
     )  # fmt: skip
-    h0p = torch.zeros(bsz, n, dp, dtype=torch.float32) if h0 is None else _pad(h0, dp)
+    h0p = torch.zeros(bsz, n, dp, dtype=torch.float32) if h0 is None else _weight(h0, dp)
     out = torch.empty(bsz, length, dp, dtype=torch.float32)
     ckpt = torch.empty(bsz, max(1, math.ceil(length / NUMBA_CHUNK_SIZE)), n, dp, dtype=torch.float32)
     h_last = torch.empty(bsz, n, dp, dtype=torch.float32)
@@ -538,8 +571,8 @@ def conv_silu_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     """``silu(causal_depthwise_conv1d(x))`` in the time-major layout: ``x`` ``(b, l, d)``, ``weight`` ``(d, K)``."""
     bsz, length, dim = x.shape
     dp = padded_channels(dim)
-    xp, wt = _pad(x, dp), _pad(weight.t(), dp)
-    bp = torch.zeros(dp, dtype=torch.float32) if bias is None else _pad(bias, dp)
+    xp, wt = _pad(x, dp), _weight(weight.t(), dp)
+    bp = torch.zeros(dp, dtype=torch.float32) if bias is None else _weight(bias, dp)
     out = torch.empty(bsz, length, dp, dtype=torch.float32)
     numba.set_num_threads(_numba_threads())
     _conv_fwd(_np(xp), _np(wt), _np(bp), _np(out))
@@ -552,8 +585,8 @@ def conv_silu_backward(
     """Gradients ``(dx (b, l, d), dweight (d, K), dbias (d,))`` of :func:`conv_silu_forward`."""
     bsz, length, dim = x.shape
     dp = padded_channels(dim)
-    xp, wt, gp = _pad(x, dp), _pad(weight.t(), dp), _pad(dout, dp)
-    bp = torch.zeros(dp, dtype=torch.float32) if bias is None else _pad(bias, dp)
+    xp, wt, gp = _pad(x, dp), _weight(weight.t(), dp), _pad(dout, dp)
+    bp = torch.zeros(dp, dtype=torch.float32) if bias is None else _weight(bias, dp)
     dx = torch.empty(bsz, length, dp, dtype=torch.float32)
     dw_part = torch.empty(bsz, wt.shape[0], dp, dtype=torch.float32)
     db_part = torch.empty(bsz, dp, dtype=torch.float32)

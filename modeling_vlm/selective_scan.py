@@ -344,6 +344,24 @@ def selective_scan_fast(
         out = out.transpose(1, 2).to(dtype_in)  # (b, d, l)
         return (out, h_last.transpose(1, 2).contiguous()) if return_last_state else out
 
+    return _chunked_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state, initial_state)
+
+
+def _chunked_scan(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None,
+    z: torch.Tensor | None,
+    delta_bias: torch.Tensor | None,
+    delta_softplus: bool,
+    return_last_state: bool,
+    initial_state: torch.Tensor | None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """The ``torch_chunked`` backend of :func:`selective_scan_fast` (same arguments)."""
+    dtype_in = u.dtype
     bsz, dim, _ = u.shape
     # Elementwise pre/post-processing stays in (autograd-tracked) PyTorch: it is O(b*d*l), negligible next to the
     # O(b*d*l*n) scan, and keeps the chunked torch scan down to the recurrence itself.

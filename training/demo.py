@@ -13,7 +13,6 @@ encoder is available offline.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -30,13 +29,25 @@ from modeling_vlm import VLForConditionalGeneration, VLImageProcessor, VLProcess
 from processing import LAYOUT_TOKENS
 
 from .collator import VLDataCollator
+from .demo_report import (
+    ExampleValues,
+    compare,
+    example_values,
+    mean_over_seeds,
+    prediction_records,
+    score_bars,
+    seed_range,
+    summarize,
+    trained_curves_json,
+    training_curves,
+    write_jsonl,
+    write_report,
+)
 from .eval.generation import generate_answers
-from .eval.metrics import bootstrap_interval, paired_difference_interval
-from .files import fresh_folder, write_json, write_text
-from .plots import interval_bars, loss_and_accuracy_curves
+from .files import fresh_folder
 from .short_runs import build_small_model, short_run_arguments
 from .synthetic import shapes, tasks
-from .synthetic.scoring import ALL_TASKS, example_scores, image_blind_answers, predictions_by_task
+from .synthetic.scoring import ALL_TASKS, image_blind_answers
 from .synthetic.tokenizer import synthetic_corpus, train_synthetic_tokenizer
 from .templates import conversation
 
@@ -304,117 +315,6 @@ def _count(module: torch.nn.Module) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Scores with intervals, and the comparison with the paper's findings
-# ---------------------------------------------------------------------------------------------------------------------
-
-PRIMARY_METRIC: dict[str, str] = {
-    "caption": "token_f1",
-    "vqa": "accuracy",
-    "grounding": "accuracy",
-    "reading": "accuracy",
-    "counting": "accuracy",
-    "multiple_choice": "accuracy",
-    "retrieval": "accuracy",
-}
-"""The metric each task is judged on (grounding: accuracy at IoU > 0.5)."""
-PAPER_FINDING: dict[str, str] = {
-    "caption": "mamba",
-    "vqa": "mamba",
-    "reading": "mamba",
-    "grounding": "pythia",
-    "retrieval": "pythia",
-}
-"""Which backbone the paper found ahead on each task family (Mamba-VL: captioning, VQA, reading; Pythia-VL: visual
-grounding and in-context retrieval). Counting and multiple choice have no stated direction."""
-LEARNED_MARGIN = 0.15  # a task counts as learned when a model beats the image-blind floor by 15 points
-
-
-ExampleValues = dict[str, dict[str, list[float]]]  # {task: {metric: per-example values}}
-
-
-def example_values(eval_set: datasets.Dataset, predictions: list[str]) -> ExampleValues:
-    """Per-example values of every metric of every task, in row order."""
-    return {
-        task: example_scores(task, preds, refs)
-        for task, (preds, refs) in predictions_by_task(eval_set, predictions).items()
-    }
-
-
-def _mean_over_seeds(runs: list[ExampleValues]) -> ExampleValues:
-    """Each example's value averaged over the seeds' runs (the same held-out examples in the same order)."""
-    return {
-        task: {metric: [sum(v) / len(v) for v in zip(*(r[task][metric] for r in runs), strict=True)] for metric in m}
-        for task, m in runs[0].items()
-    }
-
-
-def summarize(
-    values: ExampleValues, seed: int
-) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, list[float]]]]:
-    """``(scores, intervals)``: each metric's mean and its 95% bootstrap interval over the held-out examples."""
-    scores: dict[str, dict[str, float]] = {}
-    intervals: dict[str, dict[str, list[float]]] = {}
-    for task, metrics in values.items():
-        for metric, per_example in metrics.items():
-            interval = bootstrap_interval(per_example, seed=seed)
-            scores.setdefault(task, {})[metric] = interval.mean
-            intervals.setdefault(task, {})[metric] = [interval.low, interval.high]
-    return scores, intervals
-
-
-def compare(pythia: ExampleValues, mamba: ExampleValues, blind: ExampleValues, seed: int) -> dict[str, Any]:
-    """Per task: Mamba - Pythia on the primary metric with its paired 95% interval, and how it reads."""
-    comparison = {}
-    for task in pythia:
-        metric = PRIMARY_METRIC[task]
-        diff = paired_difference_interval(pythia[task][metric], mamba[task][metric], seed=seed)
-        ahead = None if not diff.excludes(0.0) else ("mamba" if diff.mean > 0 else "pythia")
-        expected = PAPER_FINDING.get(task)
-        floor = sum(blind[task][metric]) / len(blind[task][metric])
-        best = max(sum(v[task][metric]) / len(v[task][metric]) for v in (pythia, mamba))
-        comparison[task] = {
-            "metric": metric,
-            "mamba_minus_pythia": diff.mean,
-            "interval": [diff.low, diff.high],
-            "ahead": ahead,
-            "paper_finding": expected,
-            "agrees_with_paper": None if ahead is None or expected is None else ahead == expected,
-            "learned": best - floor >= LEARNED_MARGIN,
-        }
-    return comparison
-
-
-def comparison_lines(results: dict[str, Any]) -> list[str]:
-    """Plain sentences on each task: resolved or not, in which direction, and against the paper's finding."""
-    names = {b: m["display_name"] for b, m in results["models"].items()}
-    lines = []
-    for task, c in results.get("comparison", {}).items():
-        label = _TASK_LABELS[task]
-        low, high = c["interval"]
-        gap = f"{100 * c['mamba_minus_pythia']:+.1f} points [{100 * low:+.1f}, {100 * high:+.1f}]"
-        paper = (
-            f"the paper found {names.get(c['paper_finding'], '-')} ahead"
-            if c["paper_finding"]
-            else "no finding in the paper"
-        )
-        if c["ahead"] is None:
-            verdict = "within the 95% interval of no difference"
-        else:
-            relation = {
-                True: "as the paper found",
-                False: "the opposite of the paper's finding",
-                None: "(no finding in the paper)",
-            }
-            verdict = f"{names[c['ahead']]} ahead, {relation[c['agrees_with_paper']]}"
-            paper = ""
-        learned = "" if c["learned"] else "; neither model is 15 points above the image-blind floor"
-        lines.append(
-            f"- {label}: Mamba-VL - Pythia-VL = {gap}: {verdict}" + (f" ({paper})" if paper else "") + learned
-        )
-    return lines
-
-
-# ---------------------------------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -452,211 +352,102 @@ class _Progress:
         return total
 
 
+@dataclass
+class _RunData:
+    """What every model of a run shares: the data, the processor and the progress printer."""
+
+    config: DemoConfig
+    out: Path
+    processor: VLProcessor
+    examples: TrainingExamples
+    eval_set: datasets.Dataset
+    curve_set: datasets.Dataset
+    seeds: list[int]
+    progress: _Progress
+
+
+def _run_seed(run: _RunData, backbone: str, seed: int) -> tuple[TrainedModel, ExampleValues, dict[str, Any]]:
+    """Train one backbone with one seed, evaluate it, save it; return it, its per-example values and its record."""
+    config, display = run.config, backbone_spec(backbone).display_name
+    run.progress.begin(f"{display}, seed {seed}: training for {config.steps} steps")
+    trained = train_backbone(backbone, config, run.processor, run.examples, seed, run.curve_set)
+    run.progress.end()
+    run.progress.begin(f"{display}, seed {seed}: evaluating on {len(run.eval_set)} held-out examples")
+    predictions = generate_answers(
+        trained.model, run.processor, run.eval_set["image"], run.eval_set["prompt"], batch_size=config.batch_size,
+        max_new_tokens=config.max_new_tokens, show_progress=config.show_progress,
+    )  # fmt: skip
+    run.progress.end()
+    values = example_values(run.eval_set, predictions)
+    save_dir = run.out / (backbone if seed == run.seeds[0] else f"{backbone}-seed{seed}")
+    trained.model.save_pretrained(save_dir)
+    run.processor.save_pretrained(save_dir)
+    write_jsonl(save_dir / "predictions.jsonl", prediction_records(run.eval_set, predictions))
+    record = {
+        "seed": seed,
+        "scores": summarize(values, config.seed)[0],
+        "train_seconds": round(trained.seconds, 1),
+        "final_loss": trained.history[-1]["loss"] if trained.history else None,
+        "path": str(save_dir),
+    }
+    return trained, values, record
+
+
+def _run_backbone(run: _RunData, backbone: str) -> tuple[dict[str, Any], ExampleValues, TrainedModel]:
+    """Every seed of one backbone: its ``results.json`` entry, its seed-averaged values and its first model."""
+    runs, per_seed, first = [], [], None
+    for seed in run.seeds:
+        trained, values, record = _run_seed(run, backbone, seed)
+        runs.append(values)
+        per_seed.append(record)
+        first = first or trained
+    averaged = mean_over_seeds(runs)
+    scores, intervals = summarize(averaged, run.config.seed)
+    entry = {
+        "display_name": backbone_spec(backbone).display_name,
+        "parameters": _count(first.model),
+        "language_model_parameters": _count(first.model.language_model),
+        "train_seconds": round(sum(s["train_seconds"] for s in per_seed) / len(per_seed), 1),
+        "final_loss": per_seed[0]["final_loss"],
+        "scores": scores,
+        "intervals": intervals,
+        "seed_range": seed_range(per_seed),
+        "per_seed": per_seed,
+        "path": per_seed[0]["path"],
+        "held_out_curves": trained_curves_json(first.curves),
+    }
+    return entry, averaged, first
+
+
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Train, evaluate, save and compare the demo models; return the results written to ``results.json``."""
     start = time.perf_counter()
     out = fresh_folder(config.out)
     train_set = build_demo_dataset(config, config.train_images, seed=config.seed)
     eval_set = build_demo_dataset(config, config.eval_images, seed=config.seed + 10_000)
-    curve_set = curve_subset(eval_set, config.curve_examples)
     processor = build_processor(config, train_set)
     seeds = [config.seed + k for k in range(config.seeds)]
     results: dict[str, Any] = {"config": asdict(config), "seeds": seeds, "models": {}}
     # The floor of a model that ignores the image: each prompt's most frequent training answer.
     blind = example_values(eval_set, image_blind_answers(train_set, eval_set))
-    scores, intervals = summarize(blind, config.seed)
-    results["image_blind"] = scores
-    results["image_blind_intervals"] = intervals
-    examples = TrainingExamples(train_set, processor)
-    progress = _Progress([(kind, b) for b in config.backbones for _ in seeds for kind in ("train", "eval")], start)
+    results["image_blind"], results["image_blind_intervals"] = summarize(blind, config.seed)
+    phases = [(kind, b) for b in config.backbones for _ in seeds for kind in ("train", "eval")]
+    run = _RunData(
+        config, out, processor, TrainingExamples(train_set, processor), eval_set,
+        curve_subset(eval_set, config.curve_examples), seeds, _Progress(phases, start),
+    )  # fmt: skip
     values: dict[str, ExampleValues] = {}
     curves: dict[str, dict[str, dict[int, float]]] = {}
     losses: dict[str, dict[int, float]] = {}
     for backbone in config.backbones:
-        display = backbone_spec(backbone).display_name
-        runs, per_seed = [], []
-        for seed in seeds:
-            progress.begin(f"{display}, seed {seed}: training for {config.steps} steps")
-            trained = train_backbone(backbone, config, processor, examples, seed, curve_set)
-            progress.end()
-            progress.begin(f"{display}, seed {seed}: evaluating on {len(eval_set)} held-out examples")
-            predictions = generate_answers(
-                trained.model, processor, eval_set["image"], eval_set["prompt"], batch_size=config.batch_size,
-                max_new_tokens=config.max_new_tokens, show_progress=config.show_progress,
-            )  # fmt: skip
-            progress.end()
-            runs.append(example_values(eval_set, predictions))
-            save_dir = out / (backbone if seed == seeds[0] else f"{backbone}-seed{seed}")
-            trained.model.save_pretrained(save_dir)
-            processor.save_pretrained(save_dir)
-            _write_jsonl(save_dir / "predictions.jsonl", _prediction_records(eval_set, predictions))
-            per_seed.append({
-                "seed": seed,
-                "scores": summarize(runs[-1], config.seed)[0],
-                "train_seconds": round(trained.seconds, 1),
-                "final_loss": trained.history[-1]["loss"] if trained.history else None,
-                "path": str(save_dir),
-            })  # fmt: skip
-            if seed == seeds[0]:
-                curves[display] = trained.curves
-                losses[display] = {h["step"]: h["loss"] for h in trained.history}
-                model = trained.model
-        values[backbone] = _mean_over_seeds(runs)
-        scores, intervals = summarize(values[backbone], config.seed)
-        results["models"][backbone] = {
-            "display_name": display,
-            "parameters": _count(model),
-            "language_model_parameters": _count(model.language_model),
-            "train_seconds": round(sum(s["train_seconds"] for s in per_seed) / len(per_seed), 1),
-            "final_loss": per_seed[0]["final_loss"],
-            "scores": scores,
-            "intervals": intervals,
-            "seed_range": _seed_range(per_seed),
-            "per_seed": per_seed,
-            "path": per_seed[0]["path"],
-            "held_out_curves": trained_curves_json(curves[display]),
-        }
+        results["models"][backbone], values[backbone], first = _run_backbone(run, backbone)
+        display = results["models"][backbone]["display_name"]
+        curves[display] = first.curves
+        losses[display] = {h["step"]: h["loss"] for h in first.history}
     if {"pythia", "mamba"} <= set(values):
         results["comparison"] = compare(values["pythia"], values["mamba"], blind, config.seed)
-    results["total_seconds"] = round(time.perf_counter() - progress.start, 1)
+    results["total_seconds"] = round(time.perf_counter() - start, 1)
     write_report(results, out)
     training_curves(losses, curves, out / "training_curves.png")
     score_bars(results, out / "scores.png")
     return results
-
-
-def trained_curves_json(curves: dict[str, dict[int, float]]) -> dict[str, dict[str, float]]:
-    """JSON-friendly curves (string steps)."""
-    return {task: {str(step): acc for step, acc in points.items()} for task, points in curves.items()}
-
-
-def _seed_range(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
-    """Each metric's lowest and highest score over the seeds (the spread between training runs)."""
-    spread: dict[str, dict[str, list[float]]] = {}
-    for task, metrics in per_seed[0]["scores"].items():
-        for metric in metrics:
-            seen = [s["scores"][task][metric] for s in per_seed]
-            spread.setdefault(task, {})[metric] = [min(seen), max(seen)]
-    return spread
-
-
-def _prediction_records(eval_set: datasets.Dataset, predictions: list[str]) -> list[dict[str, Any]]:
-    return [
-        {"task": task, "prompt": prompt, "answer": answer, "prediction": prediction}
-        for task, prompt, answer, prediction in zip(
-            eval_set["task"], eval_set["prompt"], eval_set["answer"], predictions, strict=True
-        )
-    ]
-
-
-def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    write_text(path, "".join(json.dumps(record) + "\n" for record in records))
-
-
-REPORT_ROWS = (
-    ("caption", "exact_match", "Caption exact match"),
-    ("caption", "token_f1", "Caption token F1"),
-    ("vqa", "accuracy", "VQA accuracy"),
-    ("grounding", "accuracy", "Grounding acc. (IoU>0.5)"),
-    ("grounding", "mean_iou", "Grounding mean IoU"),
-    ("reading", "accuracy", "Reading accuracy"),
-    ("counting", "accuracy", "Counting accuracy"),
-    ("multiple_choice", "accuracy", "Multiple choice accuracy"),
-    ("retrieval", "accuracy", "Retrieval accuracy"),
-)
-_TASK_LABELS = {
-    "caption": "Captioning (token F1)",
-    "vqa": "VQA",
-    "grounding": "Grounding (IoU > 0.5)",
-    "reading": "Reading",
-    "counting": "Counting",
-    "multiple_choice": "Multiple choice",
-    "retrieval": "In-context retrieval",
-}
-
-
-def _cell(score: float | None, interval: list[float] | None) -> str:
-    if score is None:
-        return "-"
-    if interval is None:
-        return f"{100 * score:.1f}"
-    return f"{100 * score:.1f} [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
-
-
-def results_table(results: dict[str, Any]) -> str:
-    """The side-by-side Markdown table of scores (with 95% intervals where known), sizes and training time."""
-    models = results["models"]
-    names = list(models)
-    blind = results.get("image_blind")
-    columns = [models[n]["display_name"] for n in names] + (["image-blind baseline"] if blind else [])
-    lines = ["| metric | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for task, metric, label in REPORT_ROWS:
-        if all(task not in models[n]["scores"] for n in names):
-            continue  # a task left out of this run
-        cells = [
-            _cell(
-                models[n]["scores"].get(task, {}).get(metric), models[n].get("intervals", {}).get(task, {}).get(metric)
-            )
-            for n in names
-        ]
-        if blind:
-            cells.append(
-                _cell(
-                    blind.get(task, {}).get(metric), results.get("image_blind_intervals", {}).get(task, {}).get(metric)
-                )
-            )
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    pad = " | -" if blind else ""
-    lines.append(
-        "| LM parameters | " + " | ".join(f"{models[n]['language_model_parameters']:,}" for n in names) + pad + " |"
-    )
-    lines.append("| final train loss | " + " | ".join(f"{models[n]['final_loss']:.3f}" for n in names) + pad + " |")
-    lines.append("| train time (s) | " + " | ".join(f"{models[n]['train_seconds']:.0f}" for n in names) + pad + " |")
-    return "\n".join(lines)
-
-
-def write_report(results: dict[str, Any], out: Path) -> None:
-    """Write ``results.json`` and ``results.md`` and print the table and the comparison."""
-    table = results_table(results)
-    config = results.get("config", {})
-    seeds = results.get("seeds", [])
-    header = (
-        f"Scores in %, {config.get('eval_images', '?')} held-out examples per task, mean over "
-        f"{len(seeds)} seed(s) {seeds}; [95% bootstrap interval over the examples]."
-    )
-    sentences = comparison_lines(results)
-    text = "# vlm demo: Pythia-VL vs Mamba-VL on synthetic tasks\n\n" + header + "\n\n" + table + "\n"
-    if sentences:
-        text += "\nMamba-VL against Pythia-VL, paired over the same examples:\n\n" + "\n".join(sentences) + "\n"
-    write_json(out / "results.json", results)
-    write_text(out / "results.md", text)
-    print("\n" + header + "\n\n" + table + "\n", flush=True)
-    if sentences:
-        print("Mamba-VL against Pythia-VL (paired 95% intervals):\n" + "\n".join(sentences) + "\n", flush=True)
-    print(
-        f"Saved models, predictions, results.json, results.md, training_curves.png and scores.png under {out}/",
-        flush=True,
-    )
-
-
-def training_curves(
-    losses: dict[str, dict[int, float]], curves: dict[str, dict[str, dict[int, float]]], path: Path
-) -> None:
-    """The training loss and, per model, held-out accuracy per task against the step."""
-    accuracies = {f"{name}: held-out answer-token accuracy": per_task for name, per_task in curves.items()}
-    loss_and_accuracy_curves(losses, accuracies, path, title="vlm demo: training (answers teacher-forced)")
-
-
-def score_bars(results: dict[str, Any], path: Path) -> None:
-    """The final table's primary metrics as bars with their 95% intervals, the image-blind floor as a marker."""
-    models = results["models"]
-    tasks = [t for t in PRIMARY_METRIC if any(t in m["scores"] for m in models.values())]
-    series = {}
-    for m in models.values():
-        series[m["display_name"]] = {
-            t: (m["scores"][t][PRIMARY_METRIC[t]], m.get("intervals", {}).get(t, {}).get(PRIMARY_METRIC[t]))
-            for t in tasks if t in m["scores"]
-        }  # fmt: skip
-    blind = results.get("image_blind", {})
-    floor = {t: blind[t][PRIMARY_METRIC[t]] for t in tasks if t in blind}
-    interval_bars({_TASK_LABELS[t]: t for t in tasks}, series, floor, path, title="vlm demo: held-out scores")

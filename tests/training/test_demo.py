@@ -9,7 +9,8 @@ import pytest
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from training.cli import build_parser, main
-from training.demo import DemoConfig, results_table
+from training.demo import DemoConfig
+from training.demo_report import results_table
 from training.synthetic.scoring import ALL_TASKS
 
 
@@ -75,7 +76,7 @@ def _without_timing(value: object) -> object:
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_reproducibly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import training.demo as demo
+    import training.demo_report as demo
 
     plotted: list[dict] = []
     real_bars = demo.interval_bars
