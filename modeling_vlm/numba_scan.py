@@ -232,95 +232,21 @@ def _scan_fwd(u, draw, At, Bt, Ct, D, z, bias, softplus, gate, h0, out, ckpt, h_
                 h_last[b, k, c0 + j] = h[k, j]
 
 
-@njit(fastmath=_FASTMATH, cache=True, inline="always")
-def _recompute_chunk(u, draw, Bt, bias, softplus, a, b, c0, t0, t1, hbuf, ebuf, dtbuf):  # pragma: no cover
-    """States h_{t0} .. h_{t1-1} into hbuf[1:] from hbuf[0], each step's exp(delta A) into ebuf, delta into dtbuf."""
-    n = a.shape[0]
-    for t in range(t0, t1):
-        s = t - t0
-        for j in range(LANES):
-            x = draw[b, t, c0 + j] + bias[c0 + j]
-            dtbuf[s, j] = _softplus(x) if softplus else x
-        for k in range(n):
-            bk = Bt[b, t, k]
-            for j in range(LANES):
-                e = _exp_f32(dtbuf[s, j] * a[k, j])
-                ebuf[s, k, j] = e
-                hbuf[s + 1, k, j] = e * hbuf[s, k, j] + dtbuf[s, j] * u[b, t, c0 + j] * bk
-
-
-@njit(fastmath=_FASTMATH, cache=True, inline="always")
-def _output_grad(u, Ct, D, z, gate, dout, b, t, c0, h, g, dz):  # pragma: no cover - compiled by numba
-    """g = dL/d(y_t + D u_t) per lane from dL/d out_t (through the gate, whose gradient goes to dz); h is h_t."""
-    n = h.shape[0]
-    if not gate:
-        for j in range(LANES):
-            g[j] = dout[b, t, c0 + j]
-        return
-    for j in range(LANES):  # y_t = C_t . h_t again, for the gate's gradient
-        g[j] = _F0
-    for k in range(n):
-        ck = Ct[b, t, k]
-        for j in range(LANES):
-            g[j] += h[k, j] * ck
-    for j in range(LANES):
-        c = c0 + j
-        zz = z[b, t, c]
-        sg = _sigmoid(zz)
-        go = dout[b, t, c]
-        dz[b, t, c] = go * (g[j] + D[c] * u[b, t, c]) * sg * (_F1 + zz * (_F1 - sg))
-        g[j] = go * zz * sg
-
-
-@njit(fastmath=_FASTMATH, cache=True, inline="always")
-def _reverse_step(
-    u, Bt, Ct, b, blk, t, c0, a, h_prev, h, e_t, dt, g, adj, dA, gdt, gdu, dB_part, dC_part
-):  # pragma: no cover
-    """One adjoint step over the state: adj becomes dL/dh_{t-1}; per-lane sums of dL/d delta_t and dL/d u_t."""
-    n = a.shape[0]
-    for j in range(LANES):
-        gdt[j] = _F0
-        gdu[j] = _F0
-    for k in range(n):
-        ck = Ct[b, t, k]
-        bk = Bt[b, t, k]
-        dcb = _F0
-        dbb = _F0
-        for j in range(LANES):
-            ut = u[b, t, c0 + j]
-            ak = adj[k, j] + g[j] * ck  # total dL/dh_t
-            gl = ak * h_prev[k, j] * e_t[k, j]  # dL/d(delta_t A_k) through exp
-            dA[k, j] += gl * dt[j]
-            gdt[j] += gl * a[k, j] + ak * ut * bk
-            gdu[j] += ak * bk
-            dcb += g[j] * h[k, j]
-            dbb += ak * dt[j] * ut
-            adj[k, j] = ak * e_t[k, j]  # dL/dh_{t-1} through this step
-        dC_part[b, blk, t, k] = dcb
-        dB_part[b, blk, t, k] = dbb
-
-
-@njit(fastmath=_FASTMATH, cache=True, inline="always")
-def _input_grads(draw, bias, D, softplus, b, t, c0, dt, g, gdt, gdu, dbl, ddraw, du):  # pragma: no cover
-    """dL/d dt_t (through the softplus), accumulated into the dt_bias partial too, and dL/d u_t."""
-    for j in range(LANES):
-        c = c0 + j
-        dd = gdt[j] * _sigmoid(draw[b, t, c] + bias[c]) if softplus else gdt[j]
-        ddraw[b, t, c] = dd
-        dbl[j] += dd
-        du[b, t, c] = gdu[j] * dt[j] + g[j] * D[c]
-
-
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
 def _scan_bwd(
     u, draw, At, Bt, Ct, D, z, bias, softplus, gate, ckpt, dout, dh_last,
     du, ddraw, dz, dh0, dA_part, dB_part, dC_part, dD_part, dbias_part,
 ):  # fmt: skip  # pragma: no cover
     """Adjoint. Per-item partial sums: dA_part (b, n, d), dD_part / dbias_part (b, d), dB_part / dC_part
-    (b, blocks, l, n); the wrappers reduce them in a fixed order."""
+    (b, blocks, l, n); the wrappers reduce them in a fixed order.
+
+    One function on purpose (tests/test_layout.py exempts it from the length limit): split into inlined helpers that
+    take row views of the lane buffers, LLVM no longer vectorised the reverse loop (measured 1.5-2x slower).
+    """
     bsz, length, dim = u.shape
     n = At.shape[0]
     blocks = dim // LANES
+    n_chunks = ckpt.shape[1]
     for item in prange(bsz * blocks):
         b = item // blocks
         blk = item - b * blocks
@@ -333,26 +259,81 @@ def _scan_bwd(
         dA = np.zeros((n, LANES), dtype=np.float32)
         dDl = np.zeros(LANES, dtype=np.float32)
         dbl = np.zeros(LANES, dtype=np.float32)
-        g, gdt, gdu = np.empty(LANES, np.float32), np.empty(LANES, np.float32), np.empty(LANES, np.float32)
+        g = np.empty(LANES, dtype=np.float32)
+        gdt = np.empty(LANES, dtype=np.float32)
+        gdu = np.empty(LANES, dtype=np.float32)
         for k in range(n):
             for j in range(LANES):
                 a[k, j] = At[k, c0 + j]
                 adj[k, j] = dh_last[b, k, c0 + j]
-        for jc in range(ckpt.shape[1] - 1, -1, -1):
+        for jc in range(n_chunks - 1, -1, -1):
             t0 = jc * NUMBA_CHUNK_SIZE
             t1 = min(t0 + NUMBA_CHUNK_SIZE, length)
             for k in range(n):
                 for j in range(LANES):
                     hbuf[0, k, j] = ckpt[b, jc, k, c0 + j]
-            _recompute_chunk(u, draw, Bt, bias, softplus, a, b, c0, t0, t1, hbuf, ebuf, dtbuf)
+            for t in range(t0, t1):  # recompute the chunk's states from its checkpoint
+                s = t - t0
+                for j in range(LANES):
+                    x = draw[b, t, c0 + j] + bias[c0 + j]
+                    dtbuf[s, j] = _softplus(x) if softplus else x
+                for k in range(n):
+                    bk = Bt[b, t, k]
+                    for j in range(LANES):
+                        e = _exp_f32(dtbuf[s, j] * a[k, j])
+                        ebuf[s, k, j] = e
+                        hbuf[s + 1, k, j] = e * hbuf[s, k, j] + dtbuf[s, j] * u[b, t, c0 + j] * bk
             for t in range(t1 - 1, t0 - 1, -1):
                 s = t - t0
-                _output_grad(u, Ct, D, z, gate, dout, b, t, c0, hbuf[s + 1], g, dz)
+                if gate:
+                    for j in range(LANES):  # y_t = C_t . h_t again, for the gate's gradient
+                        g[j] = _F0
+                    for k in range(n):
+                        ck = Ct[b, t, k]
+                        for j in range(LANES):
+                            g[j] += hbuf[s + 1, k, j] * ck
+                    for j in range(LANES):
+                        c = c0 + j
+                        ut = u[b, t, c]
+                        zz = z[b, t, c]
+                        sg = _sigmoid(zz)
+                        go = dout[b, t, c]
+                        dz[b, t, c] = go * (g[j] + D[c] * ut) * sg * (_F1 + zz * (_F1 - sg))
+                        g[j] = go * zz * sg  # dL/d(y_t + D u_t)
+                else:
+                    for j in range(LANES):
+                        g[j] = dout[b, t, c0 + j]
                 for j in range(LANES):
                     dDl[j] += g[j] * u[b, t, c0 + j]
-                _reverse_step(u, Bt, Ct, b, blk, t, c0, a, hbuf[s], hbuf[s + 1], ebuf[s], dtbuf[s], g, adj, dA,
-                              gdt, gdu, dB_part, dC_part)  # fmt: skip
-                _input_grads(draw, bias, D, softplus, b, t, c0, dtbuf[s], g, gdt, gdu, dbl, ddraw, du)
+                    gdt[j] = _F0
+                    gdu[j] = _F0
+                for k in range(n):
+                    ck = Ct[b, t, k]
+                    bk = Bt[b, t, k]
+                    dcb = _F0
+                    dbb = _F0
+                    for j in range(LANES):
+                        dtj = dtbuf[s, j]
+                        ut = u[b, t, c0 + j]
+                        ak = adj[k, j] + g[j] * ck  # total dL/dh_t
+                        e = ebuf[s, k, j]
+                        gl = ak * hbuf[s, k, j] * e  # dL/d(delta_t A_k) through exp
+                        dA[k, j] += gl * dtj
+                        gdt[j] += gl * a[k, j] + ak * ut * bk
+                        gdu[j] += ak * bk
+                        dcb += g[j] * hbuf[s + 1, k, j]
+                        dbb += ak * dtj * ut
+                        adj[k, j] = ak * e  # dL/dh_{t-1} through this step
+                    dC_part[b, blk, t, k] = dcb
+                    dB_part[b, blk, t, k] = dbb
+                for j in range(LANES):
+                    c = c0 + j
+                    dd = gdt[j]
+                    if softplus:
+                        dd = dd * _sigmoid(draw[b, t, c] + bias[c])
+                    ddraw[b, t, c] = dd
+                    dbl[j] += dd
+                    du[b, t, c] = gdu[j] * dtbuf[s, j] + g[j] * D[c]
         for k in range(n):
             for j in range(LANES):
                 dh0[b, k, c0 + j] = adj[k, j]
