@@ -271,7 +271,7 @@ def train_backbone(
     backbone: str,
     config: DemoConfig,
     processor: VLProcessor,
-    train_set: datasets.Dataset | TrainingExamples,
+    examples: TrainingExamples,
     seed: int | None = None,
     curve_set: datasets.Dataset | None = None,
 ) -> TrainedModel:
@@ -296,7 +296,7 @@ def train_backbone(
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=train_set if isinstance(train_set, TrainingExamples) else training_set(train_set, processor),
+        train_dataset=examples,
         data_collator=VLDataCollator(pad_token_id=processor.tokenizer.pad_token_id),
         # Our optimizer, the Trainer's schedule: the vision tower gets a smaller learning rate.
         optimizers=(build_optimizer(model, config), None),
