@@ -1,8 +1,14 @@
 """Fused, vectorised numba CPU kernels of the Mamba mixer: the selective scan and the causal depthwise conv + SiLU.
 
-Layout: time-major ``(batch, length, channels)`` for every per-channel tensor, so that each parallel work item (one
-batch row x ``LANES`` adjacent channels) keeps ``LANES`` independent recurrences in the SIMD lanes of a register and
-reads contiguous channel vectors at every step; ``B``/``C`` are ``(batch, length, state)`` (shared by all channels).
+Layout: time-major ``(batch, length, channels)`` for every per-channel tensor, so that each parallel work item of the
+scan (one batch row x ``LANES`` adjacent channels) keeps ``LANES`` independent recurrences in the SIMD lanes of a
+register and reads contiguous channel vectors at every step; ``B``/``C`` are ``(batch, length, state)`` (shared by all
+channels). The scan kernels see the channel axis split as ``(channels // LANES, LANES)`` (a free view): indexed by a
+plain loop counter, the lane axis needs none of numba's negative-index wrap-around, so LLVM loads and stores whole
+vectors (with ``c0 + j`` indices it emitted gathers and scatters: 1.5-2x slower). Each step software-prefetches the
+rows it reads a few steps ahead: an item's rows lie ``channels * 4`` bytes apart, a stride the hardware prefetchers
+do not follow across pages, and cold rows cost the backward ~1.6x. The conv kernels run whole channel rows per work
+item (a batch row x ``CONV_TILE`` steps).
 
 Selective scan (forward and adjoint) with everything element-wise fused in::
 
@@ -35,11 +41,13 @@ try:
     import numba
     from llvmlite import ir
     from numba import njit, prange, types
+    from numba.core import cgutils
     from numba.extending import intrinsic
 except ImportError as err:  # pragma: no cover - exercised in the clean-interpreter export tests
     raise ImportError(f"the numba CPU scan needs numba (pip install numba): {err}") from err
 
 __all__ = [
+    "CONV_TILE",
     "LANES",
     "NUMBA_CHUNK_SIZE",
     "conv_silu_backward",
@@ -53,6 +61,8 @@ NUMBA_CHUNK_SIZE = 64
 # Channels per work item, held in SIMD lanes: 16 float32 = one AVX-512 register or two AVX2 registers. Channel
 # counts that are not a multiple are zero-padded by the wrappers (zero A, u, D: the padded lanes stay at zero).
 LANES = 16
+# Steps ahead that the kernels prefetch the rows they read (see the module docstring).
+_PF = 6
 
 # Everything is float32: a float64 literal would silently promote the whole inner loop to float64 (half the SIMD
 # width), hence the np.float32 module constants, which numba freezes as typed compile-time constants.
@@ -110,6 +120,38 @@ def _pow2_f32(typingctx, fx):  # pragma: no cover - compiled by numba
         return builder.bitcast(bits, ir.FloatType())
 
     return types.float32(types.float32), codegen
+
+
+def _prefetch_codegen(write: int):
+    # llvm.prefetch(address, rw, locality 3 = keep in all levels, data cache) at the address of arr[indices, 0...]
+    def codegen(context, builder, signature, args):  # pragma: no cover - compiled by numba
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], signature.args[1:], strict=True)]
+        idx += [context.get_constant(types.intp, 0)] * (aryty.ndim - len(idx))
+        ptr = cgutils.get_item_pointer2(
+            context, builder, ary.data, cgutils.unpack_tuple(builder, ary.shape),
+            cgutils.unpack_tuple(builder, ary.strides), aryty.layout, idx, wraparound=False, boundscheck=False,
+        )  # fmt: skip
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        name = "llvm.prefetch.p0" if str(i8p) == "ptr" else "llvm.prefetch.p0i8"  # opaque / typed pointers
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), name)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(write), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return codegen
+
+
+@intrinsic
+def _prefetch(typingctx, arr, i, j, k):
+    """Hint the cache line of ``arr[i, j, k, 0...]`` into L1 for reading (no effect on any result)."""
+    return types.void(arr, i, j, k), _prefetch_codegen(0)
+
+
+@intrinsic
+def _prefetchw(typingctx, arr, i, j, k):
+    """Hint the cache line of ``arr[i, j, k, 0...]`` into L1 for writing."""
+    return types.void(arr, i, j, k), _prefetch_codegen(1)
 
 
 @njit(fastmath=False, cache=True, inline="always")
@@ -184,14 +226,13 @@ def _sigmoid(x):  # pragma: no cover - compiled by numba
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
 def _scan_fwd(u, draw, At, Bt, Ct, D, z, bias, softplus, gate, h0, out, ckpt, h_last):  # pragma: no cover
-    """Forward. u, draw, z, out: (b, l, d); At: (n, d); Bt, Ct: (b, l, n); D, bias: (d,); h0, h_last: (b, n, d);
-    ckpt: (b, n_chunks, n, d) = state before step j * chunk. d is a multiple of LANES."""
-    bsz, length, dim = u.shape
+    """Forward. With the channel axis d split as (blocks, LANES): u, draw, z, out: (b, l, d); At: (n, d); Bt, Ct:
+    (b, l, n); D, bias: (d,); h0, h_last: (b, n, d); ckpt: (b, n_chunks, n, d) = state before step j * chunk."""
+    bsz, length, blocks = u.shape[:3]
     n = At.shape[0]
-    blocks = dim // LANES
     for item in prange(bsz * blocks):
         b = item // blocks
-        c0 = (item - b * blocks) * LANES
+        blk = item - b * blocks
         h = np.empty((n, LANES), dtype=np.float32)
         a = np.empty((n, LANES), dtype=np.float32)
         acc = np.empty(LANES, dtype=np.float32)
@@ -199,20 +240,26 @@ def _scan_fwd(u, draw, At, Bt, Ct, D, z, bias, softplus, gate, h0, out, ckpt, h_
         dtu = np.empty(LANES, dtype=np.float32)
         for k in range(n):
             for j in range(LANES):
-                h[k, j] = h0[b, k, c0 + j]
-                a[k, j] = At[k, c0 + j]
+                h[k, j] = h0[b, k, blk, j]
+                a[k, j] = At[k, blk, j]
         for t in range(length):
+            tp = min(t + _PF, length - 1)
+            _prefetch(u, b, tp, blk)
+            _prefetch(draw, b, tp, blk)
+            _prefetchw(out, b, tp, blk)
+            if gate:
+                _prefetch(z, b, tp, blk)
             if t % NUMBA_CHUNK_SIZE == 0:
                 for k in range(n):
                     for j in range(LANES):
-                        ckpt[b, t // NUMBA_CHUNK_SIZE, k, c0 + j] = h[k, j]
+                        ckpt[b, t // NUMBA_CHUNK_SIZE, k, blk, j] = h[k, j]
             for j in range(LANES):
-                x = draw[b, t, c0 + j] + bias[c0 + j]
+                x = draw[b, t, blk, j] + bias[blk, j]
                 d_ = _softplus(x) if softplus else x
-                ut = u[b, t, c0 + j]
+                ut = u[b, t, blk, j]
                 dt[j] = d_
                 dtu[j] = d_ * ut
-                acc[j] = D[c0 + j] * ut
+                acc[j] = D[blk, j] * ut
             for k in range(n):
                 bk = Bt[b, t, k]
                 ck = Ct[b, t, k]
@@ -222,35 +269,33 @@ def _scan_fwd(u, draw, At, Bt, Ct, D, z, bias, softplus, gate, h0, out, ckpt, h_
                     acc[j] += hk * ck
             if gate:
                 for j in range(LANES):
-                    zz = z[b, t, c0 + j]
-                    out[b, t, c0 + j] = acc[j] * zz * _sigmoid(zz)
+                    zz = z[b, t, blk, j]
+                    out[b, t, blk, j] = acc[j] * zz * _sigmoid(zz)
             else:
                 for j in range(LANES):
-                    out[b, t, c0 + j] = acc[j]
+                    out[b, t, blk, j] = acc[j]
         for k in range(n):
             for j in range(LANES):
-                h_last[b, k, c0 + j] = h[k, j]
+                h_last[b, k, blk, j] = h[k, j]
 
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
 def _scan_bwd(
     u, draw, At, Bt, Ct, D, z, bias, softplus, gate, ckpt, dout, dh_last,
-    du, ddraw, dz, dh0, dA_part, dB_part, dC_part, dD_part, dbias_part,
+    du, ddraw, dz, dh0, w_part, bc_part,
 ):  # fmt: skip  # pragma: no cover
-    """Adjoint. Per-item partial sums: dA_part (b, n, d), dD_part / dbias_part (b, d), dB_part / dC_part
-    (b, blocks, l, n); the wrappers reduce them in a fixed order.
+    """Adjoint, in the forward's layout. Per-item partial sums: w_part (b, n + 2, d) holds dA, dD and dbias,
+    bc_part (b, blocks, 2, l, n) dB and dC; the wrapper reduces them in a fixed order.
 
     One function on purpose (tests/test_layout.py exempts it from the length limit): split into inlined helpers that
     take row views of the lane buffers, LLVM no longer vectorised the reverse loop (measured 1.5-2x slower).
     """
-    bsz, length, dim = u.shape
+    bsz, length, blocks = u.shape[:3]
     n = At.shape[0]
-    blocks = dim // LANES
     n_chunks = ckpt.shape[1]
     for item in prange(bsz * blocks):
         b = item // blocks
         blk = item - b * blocks
-        c0 = blk * LANES
         a = np.empty((n, LANES), dtype=np.float32)
         hbuf = np.empty((NUMBA_CHUNK_SIZE + 1, n, LANES), dtype=np.float32)  # states h_{t0-1} .. h_{t1-1}
         ebuf = np.empty((NUMBA_CHUNK_SIZE, n, LANES), dtype=np.float32)  # exp(delta_t * A) of the chunk
@@ -264,25 +309,34 @@ def _scan_bwd(
         gdu = np.empty(LANES, dtype=np.float32)
         for k in range(n):
             for j in range(LANES):
-                a[k, j] = At[k, c0 + j]
-                adj[k, j] = dh_last[b, k, c0 + j]
+                a[k, j] = At[k, blk, j]
+                adj[k, j] = dh_last[b, k, blk, j]
         for jc in range(n_chunks - 1, -1, -1):
             t0 = jc * NUMBA_CHUNK_SIZE
             t1 = min(t0 + NUMBA_CHUNK_SIZE, length)
             for k in range(n):
                 for j in range(LANES):
-                    hbuf[0, k, j] = ckpt[b, jc, k, c0 + j]
+                    hbuf[0, k, j] = ckpt[b, jc, k, blk, j]
             for t in range(t0, t1):  # recompute the chunk's states from its checkpoint
                 s = t - t0
+                tp = min(t + _PF, length - 1)
+                _prefetch(draw, b, tp, blk)
+                _prefetch(u, b, tp, blk)
+                _prefetch(dout, b, t, blk)
+                _prefetchw(du, b, t, blk)
+                _prefetchw(ddraw, b, t, blk)
+                if gate:
+                    _prefetch(z, b, t, blk)
+                    _prefetchw(dz, b, t, blk)
                 for j in range(LANES):
-                    x = draw[b, t, c0 + j] + bias[c0 + j]
+                    x = draw[b, t, blk, j] + bias[blk, j]
                     dtbuf[s, j] = _softplus(x) if softplus else x
                 for k in range(n):
                     bk = Bt[b, t, k]
                     for j in range(LANES):
                         e = _exp_f32(dtbuf[s, j] * a[k, j])
                         ebuf[s, k, j] = e
-                        hbuf[s + 1, k, j] = e * hbuf[s, k, j] + dtbuf[s, j] * u[b, t, c0 + j] * bk
+                        hbuf[s + 1, k, j] = e * hbuf[s, k, j] + dtbuf[s, j] * u[b, t, blk, j] * bk
             for t in range(t1 - 1, t0 - 1, -1):
                 s = t - t0
                 if gate:
@@ -293,18 +347,17 @@ def _scan_bwd(
                         for j in range(LANES):
                             g[j] += hbuf[s + 1, k, j] * ck
                     for j in range(LANES):
-                        c = c0 + j
-                        ut = u[b, t, c]
-                        zz = z[b, t, c]
+                        ut = u[b, t, blk, j]
+                        zz = z[b, t, blk, j]
                         sg = _sigmoid(zz)
-                        go = dout[b, t, c]
-                        dz[b, t, c] = go * (g[j] + D[c] * ut) * sg * (_F1 + zz * (_F1 - sg))
+                        go = dout[b, t, blk, j]
+                        dz[b, t, blk, j] = go * (g[j] + D[blk, j] * ut) * sg * (_F1 + zz * (_F1 - sg))
                         g[j] = go * zz * sg  # dL/d(y_t + D u_t)
                 else:
                     for j in range(LANES):
-                        g[j] = dout[b, t, c0 + j]
+                        g[j] = dout[b, t, blk, j]
                 for j in range(LANES):
-                    dDl[j] += g[j] * u[b, t, c0 + j]
+                    dDl[j] += g[j] * u[b, t, blk, j]
                     gdt[j] = _F0
                     gdu[j] = _F0
                 for k in range(n):
@@ -314,7 +367,7 @@ def _scan_bwd(
                     dbb = _F0
                     for j in range(LANES):
                         dtj = dtbuf[s, j]
-                        ut = u[b, t, c0 + j]
+                        ut = u[b, t, blk, j]
                         ak = adj[k, j] + g[j] * ck  # total dL/dh_t
                         e = ebuf[s, k, j]
                         gl = ak * hbuf[s, k, j] * e  # dL/d(delta_t A_k) through exp
@@ -324,23 +377,22 @@ def _scan_bwd(
                         dcb += g[j] * hbuf[s + 1, k, j]
                         dbb += ak * dtj * ut
                         adj[k, j] = ak * e  # dL/dh_{t-1} through this step
-                    dC_part[b, blk, t, k] = dcb
-                    dB_part[b, blk, t, k] = dbb
+                    bc_part[b, blk, 0, t, k] = dbb
+                    bc_part[b, blk, 1, t, k] = dcb
                 for j in range(LANES):
-                    c = c0 + j
                     dd = gdt[j]
                     if softplus:
-                        dd = dd * _sigmoid(draw[b, t, c] + bias[c])
-                    ddraw[b, t, c] = dd
+                        dd = dd * _sigmoid(draw[b, t, blk, j] + bias[blk, j])
+                    ddraw[b, t, blk, j] = dd
                     dbl[j] += dd
-                    du[b, t, c] = gdu[j] * dtbuf[s, j] + g[j] * D[c]
+                    du[b, t, blk, j] = gdu[j] * dtbuf[s, j] + g[j] * D[blk, j]
         for k in range(n):
             for j in range(LANES):
-                dh0[b, k, c0 + j] = adj[k, j]
-                dA_part[b, k, c0 + j] = dA[k, j]
+                dh0[b, k, blk, j] = adj[k, j]
+                w_part[b, k, blk, j] = dA[k, j]
         for j in range(LANES):
-            dD_part[b, c0 + j] = dDl[j]
-            dbias_part[b, c0 + j] = dbl[j]
+            w_part[b, n, blk, j] = dDl[j]
+            w_part[b, n + 1, blk, j] = dbl[j]
 
 
 @njit(parallel=True, fastmath=False, cache=True)
@@ -363,69 +415,75 @@ def _sum_middle(x, out):  # pragma: no cover - compiled by numba
 # Causal depthwise conv1d + SiLU (Mamba's short convolution)
 # ---------------------------------------------------------------------------------------------------------------------
 
+# Steps per work item of the conv kernels: each item runs whole channel rows (long contiguous loops).
+CONV_TILE = 32
+
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
 def _conv_fwd(x, wt, bias, out):  # pragma: no cover - compiled by numba
-    """out[b, t, c] = silu(bias[c] + sum_k wt[k, c] * x[b, t - K + 1 + k, c]). x, out: (b, l, d); wt: (K, d)."""
+    """out[b, t, c] = silu(bias[c] + sum_k wt[k, c] * x[b, t - K + 1 + k, c]). x, out: (b, l, d); wt: (K, d).
+
+    Work items are (batch row, tile of CONV_TILE steps); each runs over whole rows of channels."""
     bsz, length, dim = x.shape
     width = wt.shape[0]
-    blocks = dim // LANES
-    for item in prange(bsz * blocks):
-        b = item // blocks
-        c0 = (item - b * blocks) * LANES
-        acc = np.empty(LANES, dtype=np.float32)
-        for t in range(length):
-            for j in range(LANES):
-                acc[j] = bias[c0 + j]
-            for k in range(width):
+    tiles = -(-length // CONV_TILE)
+    for item in prange(bsz * tiles):
+        b = item // tiles
+        t0 = (item - b * tiles) * CONV_TILE
+        acc = np.empty(dim, dtype=np.float32)
+        for t in range(t0, min(t0 + CONV_TILE, length)):
+            for c in range(dim):
+                acc[c] = bias[c]
+            for k in range(max(0, width - 1 - t), width):
                 tt = t - width + 1 + k
-                if tt >= 0:
-                    for j in range(LANES):
-                        acc[j] += wt[k, c0 + j] * x[b, tt, c0 + j]
-            for j in range(LANES):
-                out[b, t, c0 + j] = acc[j] * _sigmoid(acc[j])
+                for c in range(dim):
+                    acc[c] += wt[k, c] * x[b, tt, c]
+            for c in range(dim):
+                out[b, t, c] = acc[c] * _sigmoid(acc[c])
 
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def _conv_bwd(x, wt, bias, dout, dx, dw_part, dbias_part):  # pragma: no cover - compiled by numba
-    """Gradients of _conv_fwd: dx (b, l, d); per-row partials dw_part (b, K, d), dbias_part (b, d)."""
+def _conv_bwd(x, wt, bias, dout, dx, w_part):  # pragma: no cover - compiled by numba
+    """Gradients of _conv_fwd: dx (b, l, d); per-item partials w_part (b * tiles, K + 1, d): the taps', then the
+    bias's. An item recomputes the pre-activation gradient of its tile and of the K - 1 steps after it."""
     bsz, length, dim = x.shape
     width = wt.shape[0]
-    blocks = dim // LANES
-    for item in prange(bsz * blocks):
-        b = item // blocks
-        c0 = (item - b * blocks) * LANES
-        gbuf = np.empty((length, LANES), dtype=np.float32)  # dL/d(pre-activation) of this item
-        dw = np.zeros((width, LANES), dtype=np.float32)
-        db = np.zeros(LANES, dtype=np.float32)
-        for t in range(length):
-            for j in range(LANES):
-                gbuf[t, j] = bias[c0 + j]
-            for k in range(width):
+    tiles = -(-length // CONV_TILE)
+    for item in prange(bsz * tiles):
+        b = item // tiles
+        t0 = (item - b * tiles) * CONV_TILE
+        t1 = min(t0 + CONV_TILE, length)
+        t2 = min(t1 + width - 1, length)  # outputs t0 .. t2 - 1 read the tile's inputs
+        gbuf = np.empty((CONV_TILE + width - 1, dim), dtype=np.float32)  # dL/d(pre-activation) at t0 + s
+        for k in range(width + 1):
+            for c in range(dim):
+                w_part[item, k, c] = _F0
+        for t in range(t0, t2):
+            g = gbuf[t - t0]
+            for c in range(dim):
+                g[c] = bias[c]
+            for k in range(max(0, width - 1 - t), width):
                 tt = t - width + 1 + k
-                if tt >= 0:
-                    for j in range(LANES):
-                        gbuf[t, j] += wt[k, c0 + j] * x[b, tt, c0 + j]
-            for j in range(LANES):
-                pre = gbuf[t, j]
+                for c in range(dim):
+                    g[c] += wt[k, c] * x[b, tt, c]
+            for c in range(dim):
+                pre = g[c]
                 sg = _sigmoid(pre)
-                gg = dout[b, t, c0 + j] * sg * (_F1 + pre * (_F1 - sg))
-                gbuf[t, j] = gg
-                db[j] += gg
-        for t in range(length):
-            for j in range(LANES):
-                dx[b, t, c0 + j] = _F0
+                g[c] = dout[b, t, c] * sg * (_F1 + pre * (_F1 - sg))
+        for t in range(t0, t1):
+            gb = w_part[item, width]
+            g = gbuf[t - t0]
+            for c in range(dim):
+                dx[b, t, c] = _F0
+                gb[c] += g[c]
             for k in range(width):
                 tt = t + width - 1 - k  # the output step that read x_t through tap k
                 if tt < length:
-                    for j in range(LANES):
-                        dx[b, t, c0 + j] += wt[k, c0 + j] * gbuf[tt, j]
-                        dw[k, j] += gbuf[tt, j] * x[b, t, c0 + j]
-        for k in range(width):
-            for j in range(LANES):
-                dw_part[b, k, c0 + j] = dw[k, j]
-        for j in range(LANES):
-            dbias_part[b, c0 + j] = db[j]
+                    g = gbuf[tt - t0]
+                    wk = w_part[item, k]
+                    for c in range(dim):
+                        dx[b, t, c] += wt[k, c] * g[c]
+                        wk[c] += g[c] * x[b, t, c]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -440,6 +498,13 @@ def _numba_threads() -> int:
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
+
+
+def _lanes(t: torch.Tensor) -> np.ndarray:
+    """A contiguous ``(..., d)`` tensor as the kernels' ``(..., d // LANES, LANES)`` array (a view): the lane index
+    is then a loop counter that numba's negative-index wrap-around provably never touches, so LLVM vectorises the
+    lane loops with plain loads instead of gathers."""
+    return _np(t).reshape(*t.shape[:-1], -1, LANES)
 
 
 def padded_channels(dim: int) -> int:
@@ -505,7 +570,11 @@ def scan_forward(
     ckpt = torch.empty(bsz, max(1, math.ceil(length / NUMBA_CHUNK_SIZE)), n, dp, dtype=torch.float32)
     h_last = torch.empty(bsz, n, dp, dtype=torch.float32)
     numba.set_num_threads(_numba_threads())
-    _scan_fwd(*map(_np, args[:7]), _np(args[7]), bool(softplus), gate, _np(h0p), _np(out), _np(ckpt), _np(h_last))
+    u_, draw_, At_, Bt_, Ct_, D_, z_, bias_ = args
+    _scan_fwd(
+        _lanes(u_), _lanes(draw_), _lanes(At_), _np(Bt_), _np(Ct_), _lanes(D_), _lanes(z_), _lanes(bias_),
+        bool(softplus), gate, _lanes(h0p), _lanes(out), _lanes(ckpt), _lanes(h_last),
+    )  # fmt: skip
     saved = (*args, ckpt)
     return out[..., :dim], h_last[..., :dim], saved
 
@@ -522,30 +591,22 @@ def scan_backward(
     dout = _pad(dout, dp)
     dh_last = torch.zeros(bsz, n, dp, dtype=torch.float32) if dh_last is None else _pad(dh_last, dp)
     du, ddraw = torch.empty_like(u), torch.empty_like(u)
-    dz = torch.empty_like(u) if gate else u.new_empty(1, 1, 1)
+    dz = torch.empty_like(u) if gate else u.new_empty(1, 1, LANES)
     dh0 = torch.empty(bsz, n, dp, dtype=torch.float32)
-    dA_part = torch.empty(bsz, n, dp, dtype=torch.float32)
-    dB_part = torch.empty(bsz, blocks, length, n, dtype=torch.float32)
-    dC_part = torch.empty(bsz, blocks, length, n, dtype=torch.float32)
-    dD_part, dbias_part = torch.empty(bsz, dp, dtype=torch.float32), torch.empty(bsz, dp, dtype=torch.float32)
+    w_part = torch.empty(bsz, n + 2, dp, dtype=torch.float32)  # per row: dA (n rows), dD, dbias
+    bc_part = torch.empty(bsz, blocks, 2, length, n, dtype=torch.float32)  # per row and item: dB, dC
     numba.set_num_threads(_numba_threads())
     _scan_bwd(
-        _np(u), _np(draw), _np(At), _np(Bt), _np(Ct), _np(D), _np(z), _np(bias), bool(softplus), gate, _np(ckpt),
-        _np(dout), _np(dh_last), _np(du), _np(ddraw), _np(dz), _np(dh0), _np(dA_part), _np(dB_part), _np(dC_part),
-        _np(dD_part), _np(dbias_part),
+        _lanes(u), _lanes(draw), _lanes(At), _np(Bt), _np(Ct), _lanes(D), _lanes(z), _lanes(bias), bool(softplus),
+        gate, _lanes(ckpt), _lanes(dout), _lanes(dh_last), _lanes(du), _lanes(ddraw), _lanes(dz), _lanes(dh0),
+        _lanes(w_part), _np(bc_part),
     )  # fmt: skip
-    c = slice(0, dim)
+    w = _reduce(w_part[None])[0][:, :dim]
+    bc = _reduce(bc_part)
     return (
-        du[..., c],
-        ddraw[..., c],
-        _reduce(dA_part[None])[0][:, c],
-        _reduce(dB_part),
-        _reduce(dC_part),
-        _reduce(dD_part[None])[0][c],
-        dz[..., c] if gate else None,
-        _reduce(dbias_part[None])[0][c],
-        dh0[..., c],
-    )
+        du[..., :dim], ddraw[..., :dim], w[:n], bc[:, 0], bc[:, 1], w[n], dz[..., :dim] if gate else None, w[n + 1],
+        dh0[..., :dim],
+    )  # fmt: skip
 
 
 def conv_silu_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -569,9 +630,9 @@ def conv_silu_backward(
     xp, wt, gp = _pad(x, dp), _weight(weight.t(), dp), _pad(dout, dp)
     bp = torch.zeros(dp, dtype=torch.float32) if bias is None else _weight(bias, dp)
     dx = torch.empty(bsz, length, dp, dtype=torch.float32)
-    dw_part = torch.empty(bsz, wt.shape[0], dp, dtype=torch.float32)
-    db_part = torch.empty(bsz, dp, dtype=torch.float32)
+    # per work item: the taps' gradients, then the bias's
+    w_part = torch.empty(bsz * -(-length // CONV_TILE), wt.shape[0] + 1, dp, dtype=torch.float32)
     numba.set_num_threads(_numba_threads())
-    _conv_bwd(_np(xp), _np(wt), _np(bp), _np(gp), _np(dx), _np(dw_part), _np(db_part))
-    dw = _reduce(dw_part[None])[0]  # (K, dp)
-    return dx[..., :dim], dw[:, :dim].t(), _reduce(db_part[None])[0][:dim]
+    _conv_bwd(_np(xp), _np(wt), _np(bp), _np(gp), _np(dx), _np(w_part))
+    w = _reduce(w_part[None])[0]  # (K + 1, dp)
+    return dx[..., :dim], w[:-1, :dim].t(), w[-1, :dim]

@@ -24,6 +24,11 @@ from modeling_vlm.selective_scan import (
     selective_scan_time_major,
 )
 
+try:
+    from modeling_vlm.numba_scan import CONV_TILE
+except ImportError:  # without numba the kernel tests skip; the constant only sizes their inputs
+    CONV_TILE = 32
+
 needs_numba = pytest.mark.skipif(not numba_available(), reason="the numba kernels need numba")
 
 NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "initial_state")
@@ -242,10 +247,14 @@ def test_time_major_entry_reads_strided_views() -> None:
 
 
 @needs_numba
-@pytest.mark.parametrize("with_bias", [True, False])
-def test_causal_conv_silu_matches_torch(with_bias: bool) -> None:
+@pytest.mark.parametrize(
+    ("with_bias", "length"),
+    # lengths: shorter than the taps, one step, and across the kernels' CONV_TILE-step work items (not a multiple)
+    [(True, 37), (False, 37), (True, 1), (True, 3), (False, 2 * CONV_TILE + 3)],
+)
+def test_causal_conv_silu_matches_torch(with_bias: bool, length: int) -> None:
     # transformers' unfused path: silu(F.conv1d(x, w, b, padding=K-1, groups=d)[..., :l]) on (b, d, l)
-    b, d, length, width = 3, 40, 37, 4
+    b, d, width = 3, 40, 4
     g = torch.Generator().manual_seed(2)
     x = torch.randn(b, length, 2 * d, generator=g)[..., :d].requires_grad_()
     w = torch.randn(d, width, generator=g, requires_grad=True)
@@ -265,6 +274,28 @@ def test_causal_conv_silu_matches_torch(with_bias: bool) -> None:
         results.append([out.detach()] + [t.grad.clone() for t in (x, w, bias) if t is not None])
     for got, want in zip(*results, strict=True):
         assert (got - want).abs().max() <= 1e-5 * want.abs().max()
+
+
+@needs_numba
+def test_causal_conv_silu_identical_for_any_thread_count() -> None:
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 2 * CONV_TILE + 5, 48, generator=g, requires_grad=True)
+    w = torch.randn(48, 4, generator=g, requires_grad=True)
+    bias = torch.randn(48, generator=g, requires_grad=True)
+    cot = torch.randn(x.shape, generator=g)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for count in (1, max(2, threads)):
+            torch.set_num_threads(count)
+            x.grad = w.grad = bias.grad = None
+            out = causal_conv1d_silu_time_major(x, w, bias)
+            (out * cot).sum().backward()
+            results.append((out.detach(), x.grad, w.grad, bias.grad))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
 
 
 @needs_numba
