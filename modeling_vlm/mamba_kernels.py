@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from .selective_scan import (
     causal_conv1d_silu_time_major,
@@ -115,6 +116,25 @@ def _fast_mamba_selective_scan(
     )
 
 
+class _SplitHalves(torch.autograd.Function):
+    """``(b, l, 2d)`` -> its two ``(b, l, d)`` halves, contiguous (the kernels read contiguous rows); the backward
+    concatenates their gradients once, where autograd's two slice backwards would zero-fill two full-size gradients
+    and add them."""
+
+    @staticmethod
+    def forward(ctx, xz):  # type: ignore[override]
+        dim = xz.shape[-1] // 2
+        return xz[..., :dim].contiguous(), xz[..., dim:].contiguous()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dx, dz):  # type: ignore[override]
+        if dx is None or dz is None:  # a half that did not reach the loss gets no gradient
+            like = dz if dx is None else dx
+            dx, dz = (torch.zeros_like(like) if g is None else g for g in (dx, dz))
+        return torch.cat([dx, dz], dim=-1)
+
+
 def _fast_mamba_inner_fn(
     xz: torch.Tensor,
     conv1d_weight: torch.Tensor,
@@ -153,8 +173,8 @@ def _fast_mamba_inner_fn(
         return None
     dim = xz.shape[1] // 2
     rank, n = delta_proj_weight.shape[1], A.shape[1]
-    xz_t = xz.transpose(1, 2)  # (b, l, 2d): in_proj's output as it was computed, no copy
-    x, z = xz_t[..., :dim], xz_t[..., dim:]
+    # xz.transpose(1, 2) is in_proj's (b, l, 2d) output as it was computed (no copy)
+    x, z = _SplitHalves.apply(xz.transpose(1, 2))
     xc = causal_conv1d_silu_time_major(x, conv1d_weight.reshape(dim, -1), conv1d_bias)  # (b, l, d) float32
     x_dbl = F.linear(xc.to(x_proj_weight.dtype), x_proj_weight)  # (b, l, rank + 2n)
     dt_low, B_t, C_t = torch.split(x_dbl, [rank, n, n], dim=-1)
