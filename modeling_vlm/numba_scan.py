@@ -300,6 +300,7 @@ def _scan_bwd(
         hbuf = np.empty((NUMBA_CHUNK_SIZE + 1, n, LANES), dtype=np.float32)  # states h_{t0-1} .. h_{t1-1}
         ebuf = np.empty((NUMBA_CHUNK_SIZE, n, LANES), dtype=np.float32)  # exp(delta_t * A) of the chunk
         dtbuf = np.empty((NUMBA_CHUNK_SIZE, LANES), dtype=np.float32)
+        ybuf = np.empty((NUMBA_CHUNK_SIZE, LANES), dtype=np.float32)
         adj = np.empty((n, LANES), dtype=np.float32)  # dL/dh_t flowing back from later steps
         dA = np.zeros((n, LANES), dtype=np.float32)
         dDl = np.zeros(LANES, dtype=np.float32)
@@ -331,27 +332,25 @@ def _scan_bwd(
                 for j in range(LANES):
                     x = draw[b, t, blk, j] + bias[blk, j]
                     dtbuf[s, j] = _softplus(x) if softplus else x
+                    ybuf[s, j] = _F0
                 for k in range(n):
                     bk = Bt[b, t, k]
+                    ck = Ct[b, t, k]
                     for j in range(LANES):
                         e = _exp_f32(dtbuf[s, j] * a[k, j])
                         ebuf[s, k, j] = e
-                        hbuf[s + 1, k, j] = e * hbuf[s, k, j] + dtbuf[s, j] * u[b, t, blk, j] * bk
+                        hk = e * hbuf[s, k, j] + dtbuf[s, j] * u[b, t, blk, j] * bk
+                        hbuf[s + 1, k, j] = hk
+                        ybuf[s, j] += hk * ck  # y_t = C_t . h_t, for the gate's gradient
             for t in range(t1 - 1, t0 - 1, -1):
                 s = t - t0
                 if gate:
-                    for j in range(LANES):  # y_t = C_t . h_t again, for the gate's gradient
-                        g[j] = _F0
-                    for k in range(n):
-                        ck = Ct[b, t, k]
-                        for j in range(LANES):
-                            g[j] += hbuf[s + 1, k, j] * ck
                     for j in range(LANES):
                         ut = u[b, t, blk, j]
                         zz = z[b, t, blk, j]
                         sg = _sigmoid(zz)
                         go = dout[b, t, blk, j]
-                        dz[b, t, blk, j] = go * (g[j] + D[blk, j] * ut) * sg * (_F1 + zz * (_F1 - sg))
+                        dz[b, t, blk, j] = go * (ybuf[s, j] + D[blk, j] * ut) * sg * (_F1 + zz * (_F1 - sg))
                         g[j] = go * zz * sg  # dL/d(y_t + D u_t)
                 else:
                     for j in range(LANES):
