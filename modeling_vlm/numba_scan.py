@@ -1,4 +1,4 @@
-"""Fused, vectorised numba CPU kernels of the Mamba mixer: the selective scan and the causal depthwise conv + SiLU.
+"""Fused, vectorised numba CPU kernels of the Mamba mixer's selective scan (the conv's are in :mod:`.numba_conv`).
 
 Layout: time-major ``(batch, length, channels)`` for every per-channel tensor, so that each parallel work item of the
 scan (one batch row x ``LANES`` adjacent channels) keeps ``LANES`` independent recurrences in the SIMD lanes of a
@@ -7,8 +7,7 @@ channels). The scan kernels see the channel axis split as ``(channels // LANES, 
 plain loop counter, the lane axis needs none of numba's negative-index wrap-around, so LLVM loads and stores whole
 vectors (with ``c0 + j`` indices it emitted gathers and scatters: 1.5-2x slower). Each step software-prefetches the
 rows it reads a few steps ahead: an item's rows lie ``channels * 4`` bytes apart, a stride the hardware prefetchers
-do not follow across pages, and cold rows cost the backward ~1.6x. The conv kernels run whole channel rows per work
-item (a batch row x ``CONV_TILE`` steps).
+do not follow across pages, and cold rows cost the backward ~1.6x.
 
 Selective scan (forward and adjoint) with everything element-wise fused in::
 
@@ -47,11 +46,8 @@ except ImportError as err:  # pragma: no cover - exercised in the clean-interpre
     raise ImportError(f"the numba CPU scan needs numba (pip install numba): {err}") from err
 
 __all__ = [
-    "CONV_TILE",
     "LANES",
     "NUMBA_CHUNK_SIZE",
-    "conv_silu_backward",
-    "conv_silu_forward",
     "scan_backward",
     "scan_forward",
 ]
@@ -233,15 +229,11 @@ def _scan_fwd(u, draw, At, Bt, Ct, D, z, bias, softplus, gate, h0, out, ckpt, h_
     for item in prange(bsz * blocks):
         b = item // blocks
         blk = item - b * blocks
-        h = np.empty((n, LANES), dtype=np.float32)
-        a = np.empty((n, LANES), dtype=np.float32)
+        h = h0[b, :, blk].copy()  # (n, LANES)
+        a = At[:, blk].copy()
         acc = np.empty(LANES, dtype=np.float32)
         dt = np.empty(LANES, dtype=np.float32)
         dtu = np.empty(LANES, dtype=np.float32)
-        for k in range(n):
-            for j in range(LANES):
-                h[k, j] = h0[b, k, blk, j]
-                a[k, j] = At[k, blk, j]
         for t in range(length):
             tp = min(t + _PF, length - 1)
             _prefetch(u, b, tp, blk)
@@ -250,9 +242,7 @@ def _scan_fwd(u, draw, At, Bt, Ct, D, z, bias, softplus, gate, h0, out, ckpt, h_
             if gate:
                 _prefetch(z, b, tp, blk)
             if t % NUMBA_CHUNK_SIZE == 0:
-                for k in range(n):
-                    for j in range(LANES):
-                        ckpt[b, t // NUMBA_CHUNK_SIZE, k, blk, j] = h[k, j]
+                ckpt[b, t // NUMBA_CHUNK_SIZE, :, blk] = h
             for j in range(LANES):
                 x = draw[b, t, blk, j] + bias[blk, j]
                 d_ = _softplus(x) if softplus else x
@@ -274,9 +264,7 @@ def _scan_fwd(u, draw, At, Bt, Ct, D, z, bias, softplus, gate, h0, out, ckpt, h_
             else:
                 for j in range(LANES):
                     out[b, t, blk, j] = acc[j]
-        for k in range(n):
-            for j in range(LANES):
-                h_last[b, k, blk, j] = h[k, j]
+        h_last[b, :, blk] = h
 
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
@@ -411,81 +399,6 @@ def _sum_middle(x, out):  # pragma: no cover - compiled by numba
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Causal depthwise conv1d + SiLU (Mamba's short convolution)
-# ---------------------------------------------------------------------------------------------------------------------
-
-# Steps per work item of the conv kernels: each item runs whole channel rows (long contiguous loops).
-CONV_TILE = 32
-
-
-@njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def _conv_fwd(x, wt, bias, out):  # pragma: no cover - compiled by numba
-    """out[b, t, c] = silu(bias[c] + sum_k wt[k, c] * x[b, t - K + 1 + k, c]). x, out: (b, l, d); wt: (K, d).
-
-    Work items are (batch row, tile of CONV_TILE steps); each runs over whole rows of channels."""
-    bsz, length, dim = x.shape
-    width = wt.shape[0]
-    tiles = -(-length // CONV_TILE)
-    for item in prange(bsz * tiles):
-        b = item // tiles
-        t0 = (item - b * tiles) * CONV_TILE
-        acc = np.empty(dim, dtype=np.float32)
-        for t in range(t0, min(t0 + CONV_TILE, length)):
-            for c in range(dim):
-                acc[c] = bias[c]
-            for k in range(max(0, width - 1 - t), width):
-                tt = t - width + 1 + k
-                for c in range(dim):
-                    acc[c] += wt[k, c] * x[b, tt, c]
-            for c in range(dim):
-                out[b, t, c] = acc[c] * _sigmoid(acc[c])
-
-
-@njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def _conv_bwd(x, wt, bias, dout, dx, w_part):  # pragma: no cover - compiled by numba
-    """Gradients of _conv_fwd: dx (b, l, d); per-item partials w_part (b * tiles, K + 1, d): the taps', then the
-    bias's. An item recomputes the pre-activation gradient of its tile and of the K - 1 steps after it."""
-    bsz, length, dim = x.shape
-    width = wt.shape[0]
-    tiles = -(-length // CONV_TILE)
-    for item in prange(bsz * tiles):
-        b = item // tiles
-        t0 = (item - b * tiles) * CONV_TILE
-        t1 = min(t0 + CONV_TILE, length)
-        t2 = min(t1 + width - 1, length)  # outputs t0 .. t2 - 1 read the tile's inputs
-        gbuf = np.empty((CONV_TILE + width - 1, dim), dtype=np.float32)  # dL/d(pre-activation) at t0 + s
-        for k in range(width + 1):
-            for c in range(dim):
-                w_part[item, k, c] = _F0
-        for t in range(t0, t2):
-            g = gbuf[t - t0]
-            for c in range(dim):
-                g[c] = bias[c]
-            for k in range(max(0, width - 1 - t), width):
-                tt = t - width + 1 + k
-                for c in range(dim):
-                    g[c] += wt[k, c] * x[b, tt, c]
-            for c in range(dim):
-                pre = g[c]
-                sg = _sigmoid(pre)
-                g[c] = dout[b, t, c] * sg * (_F1 + pre * (_F1 - sg))
-        for t in range(t0, t1):
-            gb = w_part[item, width]
-            g = gbuf[t - t0]
-            for c in range(dim):
-                dx[b, t, c] = _F0
-                gb[c] += g[c]
-            for k in range(width):
-                tt = t + width - 1 - k  # the output step that read x_t through tap k
-                if tt < length:
-                    g = gbuf[tt - t0]
-                    wk = w_part[item, k]
-                    for c in range(dim):
-                        dx[b, t, c] += wt[k, c] * g[c]
-                        wk[c] += g[c] * x[b, t, c]
-
-
-# ---------------------------------------------------------------------------------------------------------------------
 # torch wrappers (float32 CPU tensors in, float32 out)
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -606,32 +519,3 @@ def scan_backward(
         du[..., :dim], ddraw[..., :dim], w[:n], bc[:, 0], bc[:, 1], w[n], dz[..., :dim] if gate else None, w[n + 1],
         dh0[..., :dim],
     )  # fmt: skip
-
-
-def conv_silu_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """``silu(causal_depthwise_conv1d(x))`` in the time-major layout: ``x`` ``(b, l, d)``, ``weight`` ``(d, K)``."""
-    bsz, length, dim = x.shape
-    dp = padded_channels(dim)
-    xp, wt = _pad(x, dp), _weight(weight.t(), dp)
-    bp = torch.zeros(dp, dtype=torch.float32) if bias is None else _weight(bias, dp)
-    out = torch.empty(bsz, length, dp, dtype=torch.float32)
-    numba.set_num_threads(_numba_threads())
-    _conv_fwd(_np(xp), _np(wt), _np(bp), _np(out))
-    return out[..., :dim]
-
-
-def conv_silu_backward(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dout: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients ``(dx (b, l, d), dweight (d, K), dbias (d,))`` of :func:`conv_silu_forward`."""
-    bsz, length, dim = x.shape
-    dp = padded_channels(dim)
-    xp, wt, gp = _pad(x, dp), _weight(weight.t(), dp), _pad(dout, dp)
-    bp = torch.zeros(dp, dtype=torch.float32) if bias is None else _weight(bias, dp)
-    dx = torch.empty(bsz, length, dp, dtype=torch.float32)
-    # per work item: the taps' gradients, then the bias's
-    w_part = torch.empty(bsz * -(-length // CONV_TILE), wt.shape[0] + 1, dp, dtype=torch.float32)
-    numba.set_num_threads(_numba_threads())
-    _conv_bwd(_np(xp), _np(wt), _np(bp), _np(gp), _np(dx), _np(w_part))
-    w = _reduce(w_part[None])[0]  # (K + 1, dp)
-    return dx[..., :dim], w[:-1, :dim].t(), w[-1, :dim]

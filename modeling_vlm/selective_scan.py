@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 try:  # numba is optional: without it the chunked torch scan runs on the CPU too
-    from .numba_scan import conv_silu_backward, conv_silu_forward
+    from .numba_conv import conv_silu_backward, conv_silu_forward
     from .numba_scan import scan_backward as numba_scan_backward
     from .numba_scan import scan_forward as numba_scan_forward
 except ImportError:

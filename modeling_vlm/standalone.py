@@ -56,6 +56,7 @@ CODE_FILES: Mapping[str, str] = {
     "mamba_kernels": "modeling_vlm.mamba_kernels",
     "selective_scan": "modeling_vlm.selective_scan",
     "numba_scan": "modeling_vlm.numba_scan",
+    "numba_conv": "modeling_vlm.numba_conv",
     "standalone": "modeling_vlm.standalone",
 }
 """Flat file name (without ``.py``) -> the library module it is generated from."""

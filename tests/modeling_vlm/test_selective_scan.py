@@ -25,7 +25,7 @@ from modeling_vlm.selective_scan import (
 )
 
 try:
-    from modeling_vlm.numba_scan import CONV_TILE
+    from modeling_vlm.numba_conv import CONV_TILE
 except ImportError:  # without numba the kernel tests skip; the constant only sizes their inputs
     CONV_TILE = 32
 
