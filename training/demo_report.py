@@ -111,11 +111,11 @@ def comparison_lines(results: dict[str, Any]) -> list[str]:
             verdict = "within the 95% interval of no difference"
         else:
             relation = {
-                True: "as the paper found",
-                False: "the opposite of the paper's finding",
-                None: "(no finding in the paper)",
+                True: ", as the paper found",
+                False: ", the opposite of the paper's finding",
+                None: " (no finding in the paper)",
             }
-            verdict = f"{names[c['ahead']]} ahead, {relation[c['agrees_with_paper']]}"
+            verdict = f"{names[c['ahead']]} ahead{relation[c['agrees_with_paper']]}"
             paper = ""
         learned = "" if c["learned"] else "; neither model is 15 points above the image-blind floor"
         lines.append(

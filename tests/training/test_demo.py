@@ -169,3 +169,31 @@ def test_demo_seeds_average_runs_and_report_their_spread(tmp_path: Path) -> None
         assert entry["scores"][task]["accuracy"] == pytest.approx(sum(per_seed) / 2)
         assert entry["seed_range"][task]["accuracy"] == [min(per_seed), max(per_seed)]
     assert "comparison" not in result  # one backbone: nothing to compare
+
+
+def test_comparison_lines_state_the_direction_against_the_paper() -> None:
+    from training.demo_report import comparison_lines
+
+    def entry(ahead: str | None, finding: str | None, learned: bool) -> dict[str, object]:
+        agrees = None if ahead is None or finding is None else ahead == finding
+        return {"mamba_minus_pythia": 0.1, "interval": (0.05, 0.15), "ahead": ahead, "paper_finding": finding,
+                "agrees_with_paper": agrees, "learned": learned}  # fmt: skip
+
+    results = {
+        "models": {"pythia": {"display_name": "Pythia-VL"}, "mamba": {"display_name": "Mamba-VL"}},
+        "comparison": {
+            "caption": entry("mamba", "mamba", True),
+            "grounding": entry("mamba", "pythia", True),
+            "counting": entry("mamba", None, True),
+            "vqa": entry(None, "mamba", False),
+        },
+    }
+    caption, grounding, counting, vqa = comparison_lines(results)
+    assert caption.startswith("- Captioning (token F1): Mamba-VL - Pythia-VL = +10.0 points [+5.0, +15.0]: ")
+    assert caption.endswith(": Mamba-VL ahead, as the paper found")
+    assert grounding.endswith(": Mamba-VL ahead, the opposite of the paper's finding")
+    assert counting.endswith(": Mamba-VL ahead (no finding in the paper)")
+    assert vqa.endswith(
+        ": within the 95% interval of no difference (the paper found Mamba-VL ahead); neither model is 15 points above"
+        " the image-blind floor"
+    )
