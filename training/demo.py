@@ -59,7 +59,10 @@ class DemoConfig:
     """Run configuration of the demo (saved beside its results)."""
 
     out: str = "vlm-demo"
-    steps: int = 1500
+    # 3000 steps (about 4.6 passes over the training set): measured on the defaults, 1500 steps left VQA and counting
+    # at the image-blind floor (best model +5.5 and +3 points) and 3000 lift them to +17 and +19, grounding from +34.5
+    # to +89 and reading from +1.5 to +14.5; the faster CPU Mamba path keeps the run within ten minutes.
+    steps: int = 3000
     seed: int = 0
     backbones: tuple[str, ...] = ("pythia", "mamba")
     tasks: tuple[str, ...] = ALL_TASKS
