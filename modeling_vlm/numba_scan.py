@@ -296,7 +296,6 @@ def _scan_bwd(
         g = np.empty(LANES, dtype=np.float32)
         gdt = np.empty(LANES, dtype=np.float32)
         gdu = np.empty(LANES, dtype=np.float32)
-        dtu = np.empty(LANES, dtype=np.float32)
         for k in range(n):
             for j in range(LANES):
                 a[k, j] = At[k, blk, j]
@@ -346,9 +345,6 @@ def _scan_bwd(
                         g[j] = dout[b, t, blk, j]
                 for j in range(LANES):
                     dDl[j] += g[j] * u[b, t, blk, j]
-                    # delta_t u_t as its own product: reassoc let ak * dt * u be summed in a different order by
-                    # the kernels numba compiles in-process and those it loads from its cache (dB differed by 1 ulp)
-                    dtu[j] = dtbuf[s, j] * u[b, t, blk, j]
                     gdt[j] = _F0
                     gdu[j] = _F0
                 for k in range(n):
@@ -366,7 +362,7 @@ def _scan_bwd(
                         gdt[j] += gl * a[k, j] + ak * ut * bk
                         gdu[j] += ak * bk
                         dcb += g[j] * hbuf[s + 1, k, j]
-                        dbb += ak * dtu[j]
+                        dbb += ak * dtj * ut
                         adj[k, j] = ak * e  # dL/dh_{t-1} through this step
                     bc_part[b, blk, 0, t, k] = dbb
                     bc_part[b, blk, 1, t, k] = dcb
