@@ -48,3 +48,27 @@ def test_convert_reports_what_is_not_a_paper_checkpoint(tmp_path: Path, capsys: 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["convert", "a", "b", "--vision-model-args", "[1, 2]"])
     assert "expected a JSON object" in capsys.readouterr().err
+
+
+def test_train_destroys_the_process_group_after_a_finished_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # gloo's worker threads, left to interpreter shutdown, can abort a finished rank (pytorch/pytorch#190489)
+    import torch.distributed as dist
+
+    import training.recipe
+    import training.train
+
+    class Result:
+        output_dir = tmp_path / "run"
+
+    monkeypatch.setattr(training.recipe, "load_recipe", lambda path: object())
+    monkeypatch.setattr(training.train, "train", lambda recipe, **kwargs: Result())
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        assert main(["train", str(tmp_path / "recipe.yaml")]) == 0
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    assert "Saved the model" in capsys.readouterr().out
