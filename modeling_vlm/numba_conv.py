@@ -30,25 +30,31 @@ __all__ = ["CONV_TILE", "conv_silu_backward", "conv_silu_forward"]
 CONV_TILE = 32
 
 
+@njit(fastmath=_FASTMATH, cache=True, inline="always")
+def _pre_activation(x, wt, bias, b, t, acc):  # pragma: no cover - compiled by numba
+    """acc[c] = bias[c] + sum_k wt[k, c] * x[b, t - K + 1 + k, c], over the taps that fall inside the sequence."""
+    width = wt.shape[0]
+    for c in range(acc.shape[0]):
+        acc[c] = bias[c]
+    for k in range(max(0, width - 1 - t), width):
+        tt = t - width + 1 + k
+        for c in range(acc.shape[0]):
+            acc[c] += wt[k, c] * x[b, tt, c]
+
+
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
 def _conv_fwd(x, wt, bias, out):  # pragma: no cover - compiled by numba
     """out[b, t, c] = silu(bias[c] + sum_k wt[k, c] * x[b, t - K + 1 + k, c]). x, out: (b, l, d); wt: (K, d).
 
     Work items are (batch row, tile of CONV_TILE steps); each runs over whole rows of channels."""
     bsz, length, dim = x.shape
-    width = wt.shape[0]
     tiles = -(-length // CONV_TILE)
     for item in prange(bsz * tiles):
         b = item // tiles
         t0 = (item - b * tiles) * CONV_TILE
         acc = np.empty(dim, dtype=np.float32)
         for t in range(t0, min(t0 + CONV_TILE, length)):
-            for c in range(dim):
-                acc[c] = bias[c]
-            for k in range(max(0, width - 1 - t), width):
-                tt = t - width + 1 + k
-                for c in range(dim):
-                    acc[c] += wt[k, c] * x[b, tt, c]
+            _pre_activation(x, wt, bias, b, t, acc)
             for c in range(dim):
                 out[b, t, c] = acc[c] * _sigmoid(acc[c])
 
@@ -69,12 +75,7 @@ def _conv_bwd(x, wt, bias, dout, dx, w_part):  # pragma: no cover - compiled by 
         w_part[item] = _F0
         for t in range(t0, t2):
             g = gbuf[t - t0]
-            for c in range(dim):
-                g[c] = bias[c]
-            for k in range(max(0, width - 1 - t), width):
-                tt = t - width + 1 + k
-                for c in range(dim):
-                    g[c] += wt[k, c] * x[b, tt, c]
+            _pre_activation(x, wt, bias, b, t, g)
             for c in range(dim):
                 pre = g[c]
                 sg = _sigmoid(pre)
