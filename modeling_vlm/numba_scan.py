@@ -416,7 +416,7 @@ def _lanes(t: torch.Tensor) -> np.ndarray:
     """A contiguous ``(..., d)`` tensor as the kernels' ``(..., d // LANES, LANES)`` array (a view): the lane index
     is then a loop counter that numba's negative-index wrap-around provably never touches, so LLVM vectorises the
     lane loops with plain loads instead of gathers."""
-    return _np(t).reshape(*t.shape[:-1], -1, LANES)
+    return _np(t.view(*t.shape[:-1], -1, LANES))  # torch's view refuses to copy, numpy's reshape would not
 
 
 def padded_channels(dim: int) -> int:
