@@ -188,7 +188,7 @@ def _dry_run(recipe: Any, json_path: str | None) -> int:
 
 def _run_train(args: argparse.Namespace) -> int:
     from .recipe import RecipeError, load_recipe
-    from .train import train
+    from .train import close_process_group, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -200,18 +200,8 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"vlm train: error: {err}", file=sys.stderr)
         return 2
     print(f"Saved the model, run_recipe.yaml and the model card under {result.output_dir}/", flush=True)
-    _close_process_group()
+    close_process_group()
     return 0
-
-
-def _close_process_group() -> None:
-    """Destroy the default process group once a distributed run has finished (on success only: after a failure
-    another rank may still be inside a collective). Left to interpreter shutdown, gloo's worker threads can abort the
-    process with "terminate called without an active exception" (pytorch/pytorch#190489), failing a finished run."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def _report_errors(command: str, run: Callable[[], object]) -> int:

@@ -52,6 +52,7 @@ from .trainer import RecipeTrainer, SkippedRecordsCallback
 __all__ = [
     "RECIPE_FILE",
     "TrainResult",
+    "close_process_group",
     "resolve_resume",
     "restrict_fsdp_wrap_classes",
     "train",
@@ -339,3 +340,16 @@ def train(
         trainer.create_model_card(**card)
     skipped = skipped_report(data, [local_skip_counts(data)])
     return TrainResult(trainer, out, metrics, skipped, checkpoint)
+
+
+def close_process_group() -> None:
+    """Destroy the default process group at the end of a finished distributed run, as the entry point's last step.
+
+    Call it on success only (after a failure another rank may still be inside a collective), and not from inside
+    :func:`train`, whose caller may go on with collectives. Left to interpreter shutdown, gloo's worker threads can
+    abort a finished process with "terminate called without an active exception" (pytorch/pytorch#190489).
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

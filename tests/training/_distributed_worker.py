@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from training.recipe import load_recipe
-from training.train import train
+from training.train import close_process_group, train
 
 
 def main(recipe_path: str, output_dir: str) -> None:
@@ -26,6 +26,7 @@ def main(recipe_path: str, output_dir: str) -> None:
     args = result.trainer.args
     record = {"rank": args.process_index, "world_size": args.world_size, "sha256": digest.hexdigest()}
     Path(output_dir, f"weights-rank{args.process_index}.json").write_text(json.dumps(record))
+    close_process_group()  # as `vlm train` ends
 
 
 if __name__ == "__main__":
