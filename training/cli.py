@@ -31,6 +31,23 @@ def _names(valid: Sequence[str], kind: str) -> Callable[[str], tuple[str, ...]]:
 _backbones = _names(tuple(BACKBONES), "backbone")
 
 
+def _task_weights(valid: Sequence[str]) -> Callable[[str], dict[str, float]]:
+    """An argparse type: ``task=weight`` pairs, comma-separated (``retrieval=2,counting=1``)."""
+
+    def parse(value: str) -> dict[str, float]:
+        weights = {}
+        for pair in (p.strip() for p in value.split(",") if p.strip()):
+            task, sep, weight = pair.partition("=")
+            if not sep or task.strip() not in valid:
+                raise argparse.ArgumentTypeError(
+                    f"expected task=weight with a task of {', '.join(valid)}, got {pair!r}"
+                )
+            weights[task.strip()] = _positive_float(weight)
+        return weights
+
+    return parse
+
+
 def _positive_int(value: str) -> int:
     """An argparse type: an integer >= 1 (counts, sizes, steps)."""
     try:
@@ -70,6 +87,12 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
         "--train-images", type=_positive_int, default=defaults.train_images, help="training examples per task"
     )
     parser.add_argument(
+        "--task-weights",
+        type=_task_weights(ALL_TASKS),
+        default=defaults.task_weights,
+        help="training examples of a task relative to --train-images, e.g. retrieval=2 (the default); '' for none",
+    )
+    parser.add_argument(
         "--eval-images", type=_positive_int, default=defaults.eval_images, help="held-out examples per task"
     )
     parser.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
@@ -89,6 +112,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         backbones=args.backbones,
         tasks=args.tasks,
         train_images=args.train_images,
+        task_weights=args.task_weights,
         eval_images=args.eval_images,
         batch_size=args.batch_size,
         seeds=args.seeds,

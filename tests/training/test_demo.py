@@ -9,7 +9,7 @@ import pytest
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from training.cli import build_parser, main
-from training.demo import DemoConfig
+from training.demo import DemoConfig, build_demo_dataset
 from training.demo_report import results_table
 from training.synthetic.scoring import ALL_TASKS
 
@@ -36,6 +36,8 @@ def test_demo_tasks_are_validated_by_the_cli_and_the_config(capsys: pytest.Captu
         ({"image_size": 0}, "image_size"),
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"steps": True}, "steps"),
+        ({"grid_cells": 0}, "grid_cells"),
+        ({"grid_cells": 8}, "grid_cells=8 leaves cells under 5 px"),
     ],
 )
 def test_demo_config_refuses_non_positive_sizes(kwargs: dict, field: str) -> None:
@@ -197,3 +199,43 @@ def test_comparison_lines_state_the_direction_against_the_paper() -> None:
         ": within the 95% interval of no difference (the paper found Mamba-VL ahead); neither model is 15 points above"
         " the image-blind floor"
     )
+
+
+def test_task_weights_scale_a_tasks_training_images_and_keep_the_others() -> None:
+    config = DemoConfig(tasks=("vqa", "counting", "retrieval"), task_weights={"retrieval": 2.0, "counting": 0.5})
+    weighted = build_demo_dataset(config, 6, seed=0, weights=config.task_weights)
+    plain = build_demo_dataset(config, 6, seed=0)
+    ids = {
+        task: [i for t, i in zip(weighted["task"], weighted["image_id"], strict=True) if t == task]
+        for task in config.tasks
+    }
+    assert sorted(ids["vqa"]) == list(range(6))
+    assert sorted(ids["counting"]) == list(range(3))  # a weight < 1 keeps the first images
+    assert sorted(ids["retrieval"]) == list(range(12))  # > 1 adds the next images, not repeats
+    # The extra rows are the rows those images give on their own: the same prompts and answers as a longer plain run.
+    longer = build_demo_dataset(DemoConfig(tasks=("retrieval",)), 12, seed=0)
+    retrieval = weighted.filter(lambda row: row["task"] == "retrieval")
+    assert retrieval["answer"] == longer["answer"] and retrieval["prompt"] == longer["prompt"]
+    assert plain["task"].count("retrieval") == 6  # the evaluation set is built without weights
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [({"ocr": 1.0}, "unknown task 'ocr'"), ({"vqa": 0.0}, "task_weights\\['vqa'\\] must be a positive number")],
+)
+def test_demo_config_refuses_bad_task_weights(weights: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DemoConfig(task_weights=weights)
+
+
+def test_demo_cli_parses_task_weights(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    assert parser.parse_args(["demo"]).task_weights == DemoConfig().task_weights == {"retrieval": 2.0}
+    assert parser.parse_args(["demo", "--task-weights", "retrieval=3, counting=0.5"]).task_weights == {
+        "retrieval": 3.0,
+        "counting": 0.5,
+    }
+    assert parser.parse_args(["demo", "--task-weights", ""]).task_weights == {}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--task-weights", "ocr=2"])
+    assert "got 'ocr=2'" in capsys.readouterr().err

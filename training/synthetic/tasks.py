@@ -2,16 +2,17 @@
 
 With :mod:`training.synthetic.shapes` (captioning, short VQA, grounding) they span the paper's task families offline:
 
-* reading: a short string of digits and capital letters rendered with PIL's default font; "What is written in the
-  image?" -> the string;
+* reading: a short string of digits and capital letters rendered with PIL's default font, at a random place or
+  centred (``center_text``); "What is written in the image?" -> the string;
 * counting: 0 to ``max_count`` shapes of the asked kind among distractors, one per cell of a coarse grid so they
   never touch; "How many {shape}s are there?" -> the number;
-* multiple choice: a question about a shapes scene in the paper's lettered-options template -> the option letter;
+* multiple choice: a question about a shapes scene in the paper's lettered-options template -> the option letter
+  (no "How many objects are there?" when every scene holds one object: its prompt alone gives the answer away);
 * retrieval: N (2 to 6) cells of a ``cells`` x ``cells`` grid hold squares of N distinct colours; the question asks
   for the colour in a cell ("Which color is in row r, column c?") or for a colour's cell ("In which cell is the
-  {color} square?" -> "row r, column c"). With one vision patch per cell (the demo's default) this is the retrieval
-  probe of :mod:`training.synthetic.retrieval` on the image tokens at the demo's scale: the answer must be looked up
-  by position or by content among the image tokens in context (the paper's hypothesis 2).
+  {color} square?" -> "row r, column c"). This is the retrieval probe of :mod:`training.synthetic.retrieval` on the
+  image tokens at the demo's scale: the answer must be looked up by position or by content among the image tokens in
+  context (the paper's hypothesis 2). A cell may be one vision patch or several (the demo: 2 x 2 patches).
 
 Rows are :class:`training.synthetic.rows.SyntheticRow` records (``box`` empty) so they mix with the shapes rows in the
 demo's data; :mod:`training.synthetic.scoring` scores all of them. Every row is a pure function of
@@ -81,6 +82,7 @@ class SyntheticTasksConfig:
     max_count: int = 4  # counting: at most this many objects of the asked shape
     max_objects: int = 6  # counting: at most this many objects in all
     max_scene_objects: int = 2  # multiple choice: objects per shapes scene (1 to 3)
+    center_text: bool = False  # reading: the string centred instead of at a random place
     min_items: int = 2  # retrieval: coloured cells per image, at most len(COLORS) (all distinct)
     max_items: int = 6
 
@@ -129,14 +131,17 @@ def _fitting_font(text: str, image_size: int) -> ImageFont.FreeTypeFont | ImageF
     return ImageFont.load_default()
 
 
-def render_text(text: str, image_size: int, rng: random.Random) -> Image.Image:
+def render_text(text: str, image_size: int, rng: random.Random, center: bool = False) -> Image.Image:
     """``text`` in one saturated colour on the plain background, at a random place where it fits whole."""
     image = Image.new("RGB", (image_size, image_size), BACKGROUND)
     draw = ImageDraw.Draw(image)
     font = _fitting_font(text, image_size)
     left, top, right, bottom = font.getbbox(text)
-    x = rng.randint(2, image_size - 2 - (right - left)) - left
-    y = rng.randint(2, image_size - 2 - (bottom - top)) - top
+    if center:
+        x, y = (image_size - (right - left)) // 2 - left, (image_size - (bottom - top)) // 2 - top
+    else:
+        x = rng.randint(2, image_size - 2 - (right - left)) - left
+        y = rng.randint(2, image_size - 2 - (bottom - top)) - top
     draw.text((x, y), text, fill=COLORS[rng.choice(sorted(COLORS))], font=font)
     return image
 
@@ -147,7 +152,7 @@ def reading_row(seed: int, image_id: int, config: SyntheticTasksConfig | None = 
     rng = _rng("reading", seed, image_id)
     alphabet = "".join(sorted(set(config.alphabet)))
     text = "".join(rng.choice(alphabet) for _ in range(rng.randint(config.min_chars, config.max_chars)))
-    image = render_text(text, config.image_size, rng)
+    image = render_text(text, config.image_size, rng, center=config.center_text)
     return SyntheticRow(image, "reading", vqa_prompt(READING_QUESTION), text, image_id=image_id)
 
 
@@ -191,14 +196,18 @@ def counting_row(seed: int, image_id: int, config: SyntheticTasksConfig | None =
 # ------------------------------------------------------------------------------------------------------------
 
 
-def _choice_questions(objects: Sequence[SceneObject], image_size: int) -> list[tuple[str, str, list[str]]]:
+def _choice_questions(
+    objects: Sequence[SceneObject], image_size: int, max_objects: int
+) -> list[tuple[str, str, list[str]]]:
     """(question, correct option, wrong options) pairs whose answer is unique given the scene."""
     shape_counts = {s: sum(o.shape == s for o in objects) for s in SHAPES}
     color_counts = {c: sum(o.color == c for o in objects) for c in COLORS}
     positions = ("left", "right", "top", "bottom", "center")
-    questions = [
-        ("How many objects are there?", str(len(objects)), [str(n) for n in range(1, 5) if n != len(objects)])
-    ]
+    questions = []
+    if max_objects > 1:  # with one object per scene the count is given away by the question alone
+        questions.append(
+            ("How many objects are there?", str(len(objects)), [str(n) for n in range(1, 5) if n != len(objects)])
+        )
     for o in objects:
         if shape_counts[o.shape] == 1:
             questions.append((f"What color is the {o.shape}?", o.color, [c for c in COLORS if c != o.color]))
@@ -215,7 +224,7 @@ def multiple_choice_row(seed: int, image_id: int, config: SyntheticTasksConfig |
     shapes = SyntheticShapesConfig(image_size=config.image_size, max_objects=config.max_scene_objects)
     objects = generate_scene(seed, image_id, shapes)
     rng = _rng("multiple_choice", seed, image_id)
-    question, correct, wrong = rng.choice(_choice_questions(objects, config.image_size))
+    question, correct, wrong = rng.choice(_choice_questions(objects, config.image_size, config.max_scene_objects))
     options = [correct, *rng.sample(wrong, min(3, len(wrong)))]
     rng.shuffle(options)
     letter = OPTION_LETTERS[options.index(correct)]

@@ -31,6 +31,8 @@ from training.synthetic.tasks import (
 )
 
 CONFIG = SyntheticTasksConfig(image_size=32)
+GRID_2X2 = SyntheticTasksConfig(image_size=32, cells=2, max_objects=4, max_items=4)  # the demo's grids: 16 px cells
+GRIDS = pytest.mark.parametrize("config", [CONFIG, GRID_2X2], ids=["4x4-grid", "2x2-grid"])
 IDS = range(30)
 MC_RE = re.compile(
     r"^Answer with the option's letter from the given choices directly\.\nQuestion: (.+\?)\n"
@@ -98,11 +100,12 @@ def test_reading_renders_a_string_of_the_alphabet() -> None:
         assert not (ink[0].any() or ink[-1].any() or ink[:, 0].any() or ink[:, -1].any())
 
 
-def test_counting_answer_equals_the_number_of_drawn_shapes_of_that_kind() -> None:
+@GRIDS
+def test_counting_answer_equals_the_number_of_drawn_shapes_of_that_kind(config: SyntheticTasksConfig) -> None:
     counts = set()
     for i in IDS:
-        objects, shape, count = counting_scene(5, i, CONFIG)
-        row = counting_row(5, i, CONFIG)
+        objects, shape, count = counting_scene(5, i, config)
+        row = counting_row(5, i, config)
         assert row.answer == str(count) == str(sum(o.shape == shape for o in objects))
         assert f"How many {shape}s are there?" in row.prompt
         pixels = _pixels(row.image)
@@ -135,19 +138,21 @@ def test_multiple_choice_gold_letter_names_the_true_option() -> None:
             assert [position_of(o, 32) for o in objects if (o.color, o.shape) == (color, shape)] == [truth]
 
 
-def test_retrieval_answer_is_the_asked_cells_colour_or_the_asked_colours_cell() -> None:
-    cell = CONFIG.image_size // CONFIG.cells
+@GRIDS
+def test_retrieval_answer_is_the_asked_cells_colour_or_the_asked_colours_cell(config: SyntheticTasksConfig) -> None:
+    side = config.cells
+    cell = config.image_size // side
     kinds, counts = set(), set()
     for i in IDS:
-        objects, target = retrieval_scene(5, i, CONFIG)
-        row = retrieval_row(5, i, CONFIG)
+        objects, target = retrieval_scene(5, i, config)
+        row = retrieval_row(5, i, config)
         colors = [o.color for o in objects]
-        assert len(set(colors)) == len(colors) and CONFIG.min_items <= len(colors) <= CONFIG.max_items
+        assert len(set(colors)) == len(colors) and config.min_items <= len(colors) <= config.max_items
         pixels = _pixels(row.image)
         # Read the grid back from the pixels: each cell's centre shows its square's colour or the background.
         grid = {}
-        for r in range(CONFIG.cells):
-            for c in range(CONFIG.cells):
+        for r in range(side):
+            for c in range(side):
                 rgb = tuple(int(v) for v in pixels[r * cell + cell // 2, c * cell + cell // 2])
                 if rgb != BACKGROUND:
                     grid[(r + 1, c + 1)] = next(name for name, value in COLORS.items() if value == rgb)
@@ -177,6 +182,8 @@ def test_config_validation() -> None:
         SyntheticTasksConfig(max_items=7)  # only six distinct colours
     with pytest.raises(ValueError, match="min_items=0"):
         SyntheticTasksConfig(min_items=0)
+    with pytest.raises(ValueError, match="max_items=5"):
+        SyntheticTasksConfig(cells=2, max_objects=4, max_items=5)  # four cells hold at most four squares
     with pytest.raises(ValueError, match="unknown synthetic task"):
         build_synthetic_tasks_dataset(1, tasks=("ocr",))
 
@@ -189,3 +196,27 @@ def test_reading_alphabet_and_length_are_configurable() -> None:
         SyntheticTasksConfig(alphabet="0")  # not in the alphabet (0 and O look alike)
     with pytest.raises(ValueError, match="alphabet"):
         SyntheticTasksConfig(alphabet="22")
+
+
+def test_centred_reading_puts_the_string_in_the_middle() -> None:
+    config = SyntheticTasksConfig(min_chars=1, max_chars=2, alphabet="23456789", center_text=True)
+    for i in IDS:
+        row = reading_row(5, i, config)
+        ys, xs = np.nonzero((_pixels(row.image) != BACKGROUND).any(axis=-1))
+        # The ink's bounding box is centred to the pixel (PIL draws the glyphs' own box, so allow 1 px).
+        assert abs((xs.min() + xs.max() + 1) / 2 - config.image_size / 2) <= 1.5, row.answer
+        assert abs((ys.min() + ys.max() + 1) / 2 - config.image_size / 2) <= 1.5, row.answer
+    # The same (seed, id) draws the same string at either placement: only the place changes.
+    assert [reading_row(5, i, config).answer for i in IDS] == [
+        reading_row(5, i, SyntheticTasksConfig(min_chars=1, max_chars=2, alphabet="23456789")).answer for i in IDS
+    ]
+
+
+def test_multiple_choice_asks_no_count_when_every_scene_holds_one_object() -> None:
+    """With one object per scene "How many objects are there?" has one answer, given away by the prompt alone."""
+    one = SyntheticTasksConfig(image_size=32, max_scene_objects=1)
+    questions = {MC_RE.match(multiple_choice_row(5, i, one).prompt).group(1) for i in range(100)}
+    assert "How many objects are there?" not in questions
+    assert {q.split(" the ")[0] for q in questions} == {"What color is", "What shape is", "Where is"}
+    two = {MC_RE.match(multiple_choice_row(5, i, CONFIG).prompt).group(1) for i in range(100)}
+    assert "How many objects are there?" in two
