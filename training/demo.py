@@ -46,7 +46,7 @@ from .demo_report import (
 )
 from .eval.generation import generate_answers
 from .files import fresh_folder
-from .short_runs import build_small_model, short_run_arguments
+from .short_runs import build_small_model, compile_cpu_kernels_in_child, short_run_arguments
 from .synthetic import shapes, tasks
 from .synthetic.scoring import ALL_TASKS, image_blind_answers
 from .synthetic.tokenizer import synthetic_corpus, train_synthetic_tokenizer
@@ -486,6 +486,8 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         config, out, processor, TrainingExamples(train_set, processor), eval_set,
         curve_subset(eval_set, config.curve_examples), seeds, _Progress(phases, start),
     )  # fmt: skip
+    if "mamba" in config.backbones:
+        compile_cpu_kernels_in_child()  # this process then loads them: the first run matches every later one
     values: dict[str, ExampleValues] = {}
     curves: dict[str, dict[str, dict[int, float]]] = {}
     losses: dict[str, dict[int, float]] = {}

@@ -8,6 +8,9 @@ available offline.
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
 from types import MappingProxyType
 from typing import Any
 
@@ -20,9 +23,12 @@ __all__ = [
     "MATCHED_TEXT_SIZES",
     "SMALL_VISION_SIZE",
     "build_small_model",
+    "compile_cpu_kernels_in_child",
     "short_run_arguments",
     "small_text_config",
 ]
+
+logger = logging.getLogger(__name__)
 
 MATCHED_TEXT_SIZES: MappingProxyType[str, MappingProxyType[str, int]] = MappingProxyType(
     {
@@ -102,3 +108,46 @@ def short_run_arguments(
         "disable_tqdm": not show_progress,
     }
     return TrainingArguments(**{**arguments, **overrides})
+
+
+# Every numba kernel of the fast CPU Mamba path, called once on tiny float32 inputs (their compiled signatures do not
+# depend on sizes, and the flags are runtime arguments).
+_COMPILE_KERNELS = """
+import torch
+from modeling_vlm import numba_conv, numba_scan
+x, w, bias = torch.randn(1, 3, 16), torch.randn(16, 4), torch.randn(16)
+out, h, saved = numba_scan.scan_forward(
+    x, x, -torch.rand(2, 16), torch.randn(1, 3, 2), torch.randn(1, 3, 2), bias, x, bias, True, None
+)
+numba_scan.scan_backward(saved, True, True, x, None)
+numba_conv.conv_silu_backward(x, w, bias, numba_conv.conv_silu_forward(x, w, bias))
+"""
+
+
+def compile_cpu_kernels_in_child() -> bool:
+    """Compile the fast CPU Mamba path's numba kernels in a child process, which leaves them in numba's cache.
+
+    The process that compiles a kernel gets results that differ in the last bit (the scan's ``dB``, in about half its
+    entries) from every process that loads the same kernel from numba's cache; the cause is not found (the same
+    machine code, inputs and thread count; a process that compiled gets the compiling run's result even from the
+    cache). With the compile in a child, this process loads the kernels, so the first run after an install agrees bit
+    for bit with every later one. Seconds when the cache is warm. Returns False (and this process compiles on first
+    use, as before) where numba is missing or the child fails, e.g. on a read-only cache location.
+    """
+    from modeling_vlm.selective_scan import numba_available
+
+    if not numba_available():
+        return False
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", _COMPILE_KERNELS], capture_output=True, text=True, timeout=900, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        logger.warning("Compiling the numba kernels in a child process failed (%s); compiling here instead.", err)
+        return False
+    if run.returncode:
+        logger.warning(
+            "Compiling the numba kernels in a child process failed; compiling here instead:\n%s", run.stderr[-2000:]
+        )
+        return False
+    return True
