@@ -146,14 +146,19 @@ def _tasks_config(config: DemoConfig) -> tasks.SyntheticTasksConfig:
     )
 
 
-def _task_rows(config: DemoConfig, task_names: tuple[str, ...], num_images: int, seed: int) -> datasets.Dataset:
-    """Rows of images ``0 .. num_images - 1`` for each of ``task_names`` (all shapes tasks or all others)."""
+def _task_rows(
+    config: DemoConfig, task_names: tuple[str, ...], num_images: int, seed: int, first_image: int = 0
+) -> datasets.Dataset:
+    """Rows of ``num_images`` images from ``first_image`` on for each of ``task_names`` (all shapes tasks or all
+    others)."""
     if task_names[0] in shapes.TASKS:
         scenes = shapes.SyntheticShapesConfig(
             image_size=config.image_size, max_objects=config.max_objects, tasks=task_names
         )
-        return shapes.build_synthetic_dataset(num_images, seed=seed, config=scenes)
-    return tasks.build_synthetic_tasks_dataset(num_images, seed=seed, tasks=task_names, config=_tasks_config(config))
+        return shapes.build_synthetic_dataset(num_images, seed=seed, config=scenes, first_image=first_image)
+    return tasks.build_synthetic_tasks_dataset(
+        num_images, seed=seed, tasks=task_names, config=_tasks_config(config), first_image=first_image
+    )
 
 
 def build_demo_dataset(
@@ -177,7 +182,7 @@ def build_demo_dataset(
                 keep.append(index)
         dataset = dataset.select(keep)
     extra = [
-        _task_rows(config, (task,), count, seed).select(range(num_images, count))
+        _task_rows(config, (task,), count - num_images, seed, first_image=num_images)
         for task, count in counts.items()
         if count > num_images
     ]

@@ -256,10 +256,12 @@ def scene_rows(seed: int, image_id: int, config: SyntheticShapesConfig | None = 
 
 
 def build_synthetic_dataset(
-    num_images: int, seed: int = 0, config: SyntheticShapesConfig | None = None
+    num_images: int, seed: int = 0, config: SyntheticShapesConfig | None = None, first_image: int = 0
 ) -> datasets.Dataset:
-    """Generate ``num_images`` scenes and one (image, task, prompt, answer, box) row per image and task."""
+    """Generate ``num_images`` scenes (images ``first_image`` onwards) and one (image, task, prompt, answer, box) row
+    per image and task."""
     if num_images < 0:
         raise ValueError(f"num_images must be >= 0, got {num_images}")
     config = config or SyntheticShapesConfig()
-    return rows_to_dataset(row for image_id in range(num_images) for row in scene_rows(seed, image_id, config))
+    images = range(first_image, first_image + num_images)
+    return rows_to_dataset(row for image_id in images for row in scene_rows(seed, image_id, config))

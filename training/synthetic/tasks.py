@@ -286,13 +286,16 @@ def build_synthetic_tasks_dataset(
     seed: int = 0,
     tasks: Sequence[str] = TASKS,
     config: SyntheticTasksConfig | None = None,
+    first_image: int = 0,
 ) -> datasets.Dataset:
-    """``num_images`` rows per task, in the schema of :func:`training.synthetic.rows.dataset_features`."""
+    """``num_images`` rows per task (images ``first_image`` onwards), in the schema of
+    :func:`training.synthetic.rows.dataset_features`."""
     if num_images < 0:
         raise ValueError(f"num_images must be >= 0, got {num_images}")
     unknown = [t for t in tasks if t not in _GENERATORS]
     if unknown:
         raise ValueError(f"unknown synthetic task(s) {unknown}; valid: {', '.join(_GENERATORS)}")
     config = config or SyntheticTasksConfig()
-    rows = (_GENERATORS[task](seed, image_id, config) for image_id in range(num_images) for task in tasks)
+    images = range(first_image, first_image + num_images)
+    rows = (_GENERATORS[task](seed, image_id, config) for image_id in images for task in tasks)
     return rows_to_dataset(rows)

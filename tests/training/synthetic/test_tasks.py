@@ -220,3 +220,13 @@ def test_multiple_choice_asks_no_count_when_every_scene_holds_one_object() -> No
     assert {q.split(" the ")[0] for q in questions} == {"What color is", "What shape is", "Where is"}
     two = {MC_RE.match(multiple_choice_row(5, i, CONFIG).prompt).group(1) for i in range(100)}
     assert "How many objects are there?" in two
+
+
+def test_first_image_continues_where_a_shorter_build_stops() -> None:
+    longer = build_synthetic_tasks_dataset(6, seed=3, config=CONFIG)
+    tail = build_synthetic_tasks_dataset(2, seed=3, config=CONFIG, first_image=4)
+    assert tail["image_id"] == longer["image_id"][-len(tail) :] and tail["answer"] == longer["answer"][-len(tail) :]
+    scenes = build_synthetic_dataset(6, seed=3, config=SyntheticShapesConfig(image_size=32))
+    scenes_tail = build_synthetic_dataset(2, seed=3, config=SyntheticShapesConfig(image_size=32), first_image=4)
+    assert scenes_tail["prompt"] == scenes["prompt"][-len(scenes_tail) :]
+    assert scenes_tail["answer"] == scenes["answer"][-len(scenes_tail) :]
