@@ -33,7 +33,7 @@ from ..collator import VLDataCollator
 from ..eval.generation import generate_answers
 from ..files import fresh_folder, write_json, write_text
 from ..plots import line_chart
-from ..short_runs import build_small_model, short_run_arguments, small_text_config
+from ..short_runs import build_small_model, compile_cpu_kernels_in_child, short_run_arguments, small_text_config
 from ..synthetic.retrieval import RetrievalExample, grid_example, symbol_vocabulary, text_example
 from ..synthetic.tokenizer import train_synthetic_tokenizer
 from ..templates import conversation
@@ -368,6 +368,8 @@ def run_retrieval_probe(config: ProbeConfig) -> dict[str, Any]:
     held_out = [probe.example(n, i, "eval") for n in config.lengths for i in range(config.eval_examples)]
     results: dict[str, Any] = {"probe": "retrieval", "modality": config.modality, "config": asdict(config)}
     results["models"] = {}
+    if "mamba" in config.backbones:
+        compile_cpu_kernels_in_child()  # this process then loads them: the first run matches every later one
     for backbone in config.backbones:
         results["models"][backbone] = _probe_backbone(probe, backbone, held_out, config)
         table = _write_outputs(results, out)  # after each backbone, so a long run keeps what it has finished

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from training.cli import main
+from training.probes import retrieval
 from training.probes.retrieval import PAPER_LENGTHS, ProbeConfig, run_retrieval_probe, summarize
 from training.synthetic.retrieval import RetrievalExample
 
@@ -61,6 +62,22 @@ def test_text_probe_runs_end_to_end(tmp_path: Path) -> None:
     assert results["models"] == _check_outputs(tmp_path, (3, 6))["models"]
     lines = (tmp_path / "mamba" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 4 and {json.loads(line)["n"] for line in lines} == {3, 6}
+
+
+@pytest.mark.parametrize(("backbones", "compiles"), [(("pythia", "mamba"), 1), (("pythia",), 0)])
+def test_probe_compiles_mamba_kernels_in_a_child_first(
+    backbones: tuple[str, ...], compiles: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As the demo does: the process that compiles a numba kernel gets results 1 ulp apart from every process that
+    loads it from the cache (see training.short_runs), so the probe has a child compile them before it trains."""
+    calls = []
+    monkeypatch.setattr(retrieval, "compile_cpu_kernels_in_child", lambda: calls.append(1) or True)
+    config = ProbeConfig(
+        lengths=(3,), steps=1, batch_size=2, eval_examples=1, backbones=backbones, out=str(tmp_path),
+        show_progress=False,
+    )  # fmt: skip
+    run_retrieval_probe(config)
+    assert len(calls) == compiles
 
 
 def test_image_probe_runs_from_the_cli_with_instruction_first(tmp_path: Path) -> None:
