@@ -93,6 +93,12 @@ def _add_demo(subparsers: argparse._SubParsersAction) -> None:
         help="training examples of a task relative to --train-images, e.g. retrieval=2 (the default); '' for none",
     )
     parser.add_argument(
+        "--choice-answer",
+        choices=("letter", "option"),
+        default=defaults.choice_answer,
+        help="multiple choice answered with the option itself (the default) or its letter (the paper's template)",
+    )
+    parser.add_argument(
         "--eval-images", type=_positive_int, default=defaults.eval_images, help="held-out examples per task"
     )
     parser.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
@@ -113,6 +119,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         tasks=args.tasks,
         train_images=args.train_images,
         task_weights=args.task_weights,
+        choice_answer=args.choice_answer,
         eval_images=args.eval_images,
         batch_size=args.batch_size,
         seeds=args.seeds,

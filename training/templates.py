@@ -2,9 +2,10 @@
 
 Training data (:mod:`training.data`), the benchmarks (:mod:`training.eval.benchmarks`) and the synthetic tasks
 (:mod:`training.synthetic`) all build their prompts here. Templates are verbatim from the paper (see
-``shared/paper/README.md``); boxes are ``[x1,y1,x2,y2]`` divided by the image width/height, with 2 decimals and no
-spaces. A training turn is a ``(user text, assistant text)`` pair; :func:`user_turn` and :func:`conversation` give
-the chat-message form that :meth:`processing.VLProcessor.apply_chat_template` reads.
+``shared/paper/README.md``), but for :data:`MULTIPLE_CHOICE_OPTION_PROMPT`, the demo's variant of multiple choice.
+Boxes are ``[x1,y1,x2,y2]`` divided by the image width/height, with 2 decimals and no spaces. A training turn is a
+``(user text, assistant text)`` pair; :func:`user_turn` and :func:`conversation` give the chat-message form that
+:meth:`processing.VLProcessor.apply_chat_template` reads.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 __all__ = [
     "CAPTION_PROMPT",
     "GROUNDING_PROMPT",
+    "MULTIPLE_CHOICE_OPTION_PROMPT",
     "MULTIPLE_CHOICE_PROMPT",
     "OPTION_LETTERS",
     "REGION_CAPTION_PROMPT",
@@ -45,6 +47,10 @@ VQA_PROMPT = "Answer the question using a single word or phrase.\nQuestion: {que
 MULTIPLE_CHOICE_PROMPT = (
     "Answer with the option's letter from the given choices directly.\nQuestion: {question}\n{options}\nAnswer:"
 )
+# Not the paper's: multiple choice answered with the option itself rather than its letter (see :mod:`training.demo`).
+MULTIPLE_CHOICE_OPTION_PROMPT = (
+    "Answer with the option from the given choices directly.\nQuestion: {question}\n{options}\nAnswer:"
+)
 GROUNDING_PROMPT = "Locate the region that is described by:\n{expression}."
 REGION_CAPTION_PROMPT = "Provide a short description of the region:\n{box}"
 VSR_PROMPT = "Determine if the image matches the description:\n{caption}."
@@ -61,12 +67,21 @@ def vqa_prompt(question: str) -> str:
     return VQA_PROMPT.format(question=question.strip())
 
 
-def multiple_choice_prompt(question: str, options: Sequence[str]) -> str:
-    """Multiple choice: the question and its lettered options (``A: ...``, one per line)."""
+def multiple_choice_prompt(
+    question: str, options: Sequence[str], answer_with: Literal["letter", "option"] = "letter"
+) -> str:
+    """Multiple choice: the question and its lettered options (``A: ...``, one per line).
+
+    ``answer_with="letter"`` is the paper's template; ``"option"`` asks for the option itself
+    (:data:`MULTIPLE_CHOICE_OPTION_PROMPT`).
+    """
+    if answer_with not in ("letter", "option"):
+        raise ValueError(f"answer_with must be 'letter' or 'option', got {answer_with!r}")
     if not 2 <= len(options) <= len(OPTION_LETTERS):
         raise ValueError(f"A multiple-choice question needs 2 to {len(OPTION_LETTERS)} options, got {len(options)}.")
     lines = "\n".join(f"{OPTION_LETTERS[i]}: {str(option).strip()}" for i, option in enumerate(options))
-    return MULTIPLE_CHOICE_PROMPT.format(question=question.strip(), options=lines)
+    template = MULTIPLE_CHOICE_PROMPT if answer_with == "letter" else MULTIPLE_CHOICE_OPTION_PROMPT
+    return template.format(question=question.strip(), options=lines)
 
 
 def grounding_prompt(expression: str) -> str:

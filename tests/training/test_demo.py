@@ -38,6 +38,7 @@ def test_demo_tasks_are_validated_by_the_cli_and_the_config(capsys: pytest.Captu
         ({"steps": True}, "steps"),
         ({"grid_cells": 0}, "grid_cells"),
         ({"grid_cells": 8}, "grid_cells=8 leaves cells under 5 px"),
+        ({"choice_answer": "text"}, "choice_answer must be 'letter' or 'option', got 'text'"),
     ],
 )
 def test_demo_config_refuses_non_positive_sizes(kwargs: dict, field: str) -> None:
@@ -226,6 +227,22 @@ def test_task_weights_scale_a_tasks_training_images_and_keep_the_others() -> Non
 def test_demo_config_refuses_bad_task_weights(weights: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DemoConfig(task_weights=weights)
+
+
+def test_demo_multiple_choice_is_answered_with_the_option_unless_asked_for_the_letter(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = build_parser()
+    assert parser.parse_args(["demo"]).choice_answer == DemoConfig().choice_answer == "option"
+    assert parser.parse_args(["demo", "--choice-answer", "letter"]).choice_answer == "letter"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--choice-answer", "text"])
+    assert "invalid choice: 'text'" in capsys.readouterr().err
+    for answer_with in ("option", "letter"):
+        rows = build_demo_dataset(DemoConfig(tasks=("multiple_choice",), choice_answer=answer_with), 20, seed=0)
+        for prompt, answer in zip(rows["prompt"], rows["answer"], strict=True):
+            options = dict(line.split(": ", 1) for line in prompt.splitlines() if line[1:3] == ": ")
+            assert (answer in options) if answer_with == "letter" else (answer in options.values()), prompt
 
 
 def test_demo_cli_parses_task_weights(capsys: pytest.CaptureFixture[str]) -> None:

@@ -72,6 +72,15 @@ def test_format_box() -> None:
     assert templates.OPTION_LETTERS.startswith("ABCD")
 
 
+def test_multiple_choice_answered_with_the_option() -> None:
+    """The demo's variant: the paper's layout, but the instruction asks for the option itself."""
+    assert multiple_choice_prompt(" Which animal? ", ["cat", " dog "], answer_with="option") == (
+        "Answer with the option from the given choices directly.\nQuestion: Which animal?\nA: cat\nB: dog\nAnswer:"
+    )
+    with pytest.raises(ValueError, match="answer_with must be 'letter' or 'option', got 'text'"):
+        multiple_choice_prompt("q", ["a", "b"], answer_with="text")  # type: ignore[arg-type]
+
+
 def test_prompts_are_the_turns_user_side() -> None:
     # The benchmarks ask with the prompt alone; training pairs the same text with the answer.
     assert vqa_prompt(" Is it red? ") == vqa_turn("Is it red?", "yes")[0] == vqa("Is it red?", "")[0]

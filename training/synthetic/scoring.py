@@ -2,7 +2,8 @@
 
 Captions get SQuAD-style exact match and token F1, short answers exact match, grounding accuracy at IoU > 0.5 and
 mean IoU (metrics from :mod:`training.eval.metrics`); reading is a case-sensitive exact match, counting compares the
-first number, multiple choice the option letter and retrieval the first line. :func:`image_blind_answers` gives the
+first number, multiple choice the option letter (or, where the gold answer is the option itself, the first line, as
+retrieval). :func:`image_blind_answers` gives the
 floor a model that ignores the image reaches, scored like a model's predictions.
 """
 
@@ -97,16 +98,20 @@ def _reading_correct(prediction: object, reference: str) -> float:
     return float(text is not None and text.split("\n", 1)[0].strip() == reference.strip())
 
 
-def _retrieval_correct(prediction: object, reference: str) -> float:
+def _first_line_matches(prediction: object, reference: str) -> float:
     """Exact match of the first line, ignoring case and surrounding whitespace ("Row 2, column 3" counts)."""
     text = clean_prediction(prediction)
     return float(text is not None and text.split("\n", 1)[0].strip().lower() == reference.strip().lower())
 
 
 def _choice_correct(prediction: object, reference: str) -> float:
-    """Whether the prediction names the gold option letter."""
+    """Whether the prediction names the gold option: its letter where the gold answer is a letter (the paper's
+    template), else the option itself, as the first line (no option of the synthetic tasks is a capital letter)."""
+    gold = reference.strip()
+    if len(gold) != 1 or gold not in OPTION_LETTERS:
+        return _first_line_matches(prediction, gold)
     index = parse_choice(prediction, len(OPTION_LETTERS))
-    return float(index is not None and OPTION_LETTERS[index] == reference.strip().upper())
+    return float(index is not None and OPTION_LETTERS[index] == gold)
 
 
 _PER_SAMPLE: MappingProxyType[str, Callable[[object, str], float]] = MappingProxyType(
@@ -114,7 +119,7 @@ _PER_SAMPLE: MappingProxyType[str, Callable[[object, str], float]] = MappingProx
         "reading": _reading_correct,
         "counting": lambda p, ref: float(parse_count(p) == int(ref)),
         "multiple_choice": _choice_correct,
-        "retrieval": _retrieval_correct,
+        "retrieval": _first_line_matches,
     }
 )
 _PER_METRIC: MappingProxyType[str, Callable[[Sequence[Any], Sequence[Any]], dict[str, list[float]]]] = (
@@ -201,12 +206,21 @@ def evaluate_dataset(
     return score_predictions(dataset, predictions, scorer), records
 
 
+_OPTION_LINE = re.compile(r"^([A-Z]): (.+)$", re.MULTILINE)
+
+
+def _options(prompt: str) -> set[str]:
+    """The lettered options of a multiple-choice prompt (``A: red`` lines), as letters and as texts."""
+    return {part.strip() for match in _OPTION_LINE.finditer(prompt) for part in match.groups()}
+
+
 def image_blind_answers(train_set: datasets.Dataset, eval_set: datasets.Dataset) -> list[str]:
     """The best answers that ignore the image: each evaluation prompt's most frequent training answer in its task.
 
     Scored like a model's predictions, they give the floor that a model which does not look at the image reaches
-    (the prompt alone can reveal the answer's form and prior, e.g. "yes" or the commonest count). Prompts never seen in
-    training get the task's most frequent answer; ties go to the answer seen first.
+    (the prompt alone can reveal the answer's form and prior, e.g. "yes" or the commonest count). A prompt never seen
+    in training gets its task's most frequent answer among the prompt's options (a multiple-choice guess, with the
+    letters or the options as answers), else the task's most frequent answer. Ties go to the answer seen first.
     """
     by_prompt: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     by_task: dict[str, Counter[str]] = defaultdict(Counter)
@@ -215,6 +229,10 @@ def image_blind_answers(train_set: datasets.Dataset, eval_set: datasets.Dataset)
         by_task[task][answer] += 1
     answers = []
     for task, prompt in zip(eval_set["task"], eval_set["prompt"], strict=True):
-        counts = by_prompt.get((task, prompt)) or by_task.get(task)
+        counts = by_prompt.get((task, prompt))
+        if not counts:
+            counts = by_task.get(task, Counter())
+            options = _options(prompt)
+            counts = Counter({answer: n for answer, n in counts.items() if answer in options}) or counts
         answers.append(counts.most_common(1)[0][0] if counts else "")
     return answers

@@ -6,8 +6,9 @@ With :mod:`training.synthetic.shapes` (captioning, short VQA, grounding) they sp
   centred (``center_text``); "What is written in the image?" -> the string;
 * counting: 0 to ``max_count`` shapes of the asked kind among distractors, one per cell of a coarse grid so they
   never touch; "How many {shape}s are there?" -> the number;
-* multiple choice: a question about a shapes scene in the paper's lettered-options template -> the option letter
-  (no "How many objects are there?" when every scene holds one object: its prompt alone gives the answer away);
+* multiple choice: a question about a shapes scene with three or four lettered options -> the option letter, in the
+  paper's template, or the option itself (``choice_answer="option"``, the demo's); no "How many objects are there?"
+  when every scene holds one object: its prompt alone gives the answer away;
 * retrieval: N (2 to 6) cells of a ``cells`` x ``cells`` grid hold squares of N distinct colours; the question asks
   for the colour in a cell ("Which color is in row r, column c?") or for a colour's cell ("In which cell is the
   {color} square?" -> "row r, column c"). This is the retrieval probe of :mod:`training.synthetic.retrieval` on the
@@ -25,6 +26,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 
 import datasets
 from PIL import Image, ImageDraw, ImageFont
@@ -82,6 +84,7 @@ class SyntheticTasksConfig:
     max_count: int = 4  # counting: at most this many objects of the asked shape
     max_objects: int = 6  # counting: at most this many objects in all
     max_scene_objects: int = 2  # multiple choice: objects per shapes scene (1 to 3)
+    choice_answer: Literal["letter", "option"] = "letter"  # multiple choice: the option's letter or the option
     center_text: bool = False  # reading: the string centred instead of at a random place
     min_items: int = 2  # retrieval: coloured cells per image, at most len(COLORS) (all distinct)
     max_items: int = 6
@@ -104,6 +107,8 @@ class SyntheticTasksConfig:
                 f"{self.cells**2}"
             )
         SyntheticShapesConfig(image_size=self.image_size, max_objects=self.max_scene_objects)  # validates
+        if self.choice_answer not in ("letter", "option"):
+            raise ValueError(f"choice_answer must be 'letter' or 'option', got {self.choice_answer!r}")
         if not 1 <= self.min_items <= self.max_items <= min(len(COLORS), self.cells**2):
             raise ValueError(
                 f"need 1 <= min_items <= max_items <= {min(len(COLORS), self.cells**2)} (distinct colours in "
@@ -219,7 +224,8 @@ def _choice_questions(
 
 
 def multiple_choice_row(seed: int, image_id: int, config: SyntheticTasksConfig | None = None) -> SyntheticRow:
-    """A question about a shapes scene with three or four lettered options; the answer is the correct letter."""
+    """A question about a shapes scene with three or four lettered options; the answer is the correct option's letter
+    or, with ``config.choice_answer="option"``, the correct option."""
     config = config or SyntheticTasksConfig()
     shapes = SyntheticShapesConfig(image_size=config.image_size, max_objects=config.max_scene_objects)
     objects = generate_scene(seed, image_id, shapes)
@@ -227,9 +233,9 @@ def multiple_choice_row(seed: int, image_id: int, config: SyntheticTasksConfig |
     question, correct, wrong = rng.choice(_choice_questions(objects, config.image_size, config.max_scene_objects))
     options = [correct, *rng.sample(wrong, min(3, len(wrong)))]
     rng.shuffle(options)
-    letter = OPTION_LETTERS[options.index(correct)]
-    image = render_scene(objects, config.image_size)
-    return SyntheticRow(image, "multiple_choice", multiple_choice_prompt(question, options), letter, image_id=image_id)
+    answer = OPTION_LETTERS[options.index(correct)] if config.choice_answer == "letter" else correct
+    prompt = multiple_choice_prompt(question, options, answer_with=config.choice_answer)
+    return SyntheticRow(render_scene(objects, config.image_size), "multiple_choice", prompt, answer, image_id=image_id)
 
 
 # ------------------------------------------------------------------------------------------------------------

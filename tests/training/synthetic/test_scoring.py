@@ -60,6 +60,30 @@ def test_image_blind_answers_take_each_prompts_most_frequent_training_answer() -
     assert scores["counting"] == {"accuracy": 0.0}
 
 
+def test_image_blind_answers_guess_among_the_options_of_an_unseen_prompt() -> None:
+    """A blind model that reads the prompt picks the likeliest of its options, never an answer the prompt rules out."""
+
+    def choice(options: str, answer: str, letters: bool = False) -> tuple[str, str, str, list[float]]:
+        lines = "\n".join(f"{'ABCD'[i]}: {o}" for i, o in enumerate(options.split()))
+        head = "letter" if letters else "option"
+        return ("multiple_choice", f"Answer with the {head}.\nQuestion: What color?\n{lines}\nAnswer:", answer, [])
+
+    options = _rows(choice("red blue", "red"), choice("red blue", "red"), choice("blue green", "green"))
+    unseen = _rows(
+        choice("green blue", "blue"),  # "red" is commoner but not an option: the likeliest option is "green"
+        choice("pink purple", "pink"),  # no option was ever an answer: the task's commonest answer
+        choice("red blue", "blue"),  # seen: its own majority answer
+    )  # fmt: skip
+    assert image_blind_answers(options, unseen) == ["green", "red", "red"]
+    letters = _rows(
+        choice("red yellow blue", "A", letters=True), choice("red blue green yellow", "D", letters=True),
+        choice("red blue green yellow", "D", letters=True),
+    )  # fmt: skip
+    unseen = _rows(choice("red green yellow", "A", letters=True), choice("red blue green yellow", "D", letters=True))
+    # "D" is commoner, but the first prompt has no option D; the second was seen.
+    assert image_blind_answers(letters, unseen) == ["A", "D"]
+
+
 def test_score_task_caption() -> None:
     result = score_task("caption", ["A large red circle.", "a small square"], ["a large red circle", "a blue square"])
     assert set(result) == {"exact_match", "token_f1"}
@@ -99,6 +123,8 @@ def test_score_task_unknown_task_lists_valid_tasks() -> None:
         ("reading", ["AB3", "ab3", " AB3 \n", "", None, "A" * 5000], ["AB3"] * 6, 2 / 6),
         ("counting", ["3", "three", "There are 3.", "4", "", "x" * 5000], ["3"] * 6, 3 / 6),
         ("multiple_choice", ["B", "(B)", "The answer is B", "A", "b c", None], ["B"] * 6, 3 / 6),
+        # Answered with the option itself (the demo's variant): the first line, ignoring case; a letter is not it.
+        ("multiple_choice", ["red", " Red \nblue", "A", "red circle", "", None], ["red"] * 6, 2 / 6),
         (
             "retrieval",
             ["row 2, column 3", "Row 2, column 3 ", "row 3, column 2", "", None],

@@ -38,6 +38,10 @@ MC_RE = re.compile(
     r"^Answer with the option's letter from the given choices directly\.\nQuestion: (.+\?)\n"
     r"((?:[A-D]: [a-z0-9]+\n){3,4})Answer:$"
 )
+MC_OPTION_RE = re.compile(
+    r"^Answer with the option from the given choices directly\.\nQuestion: (.+\?)\n"
+    r"((?:[A-D]: [a-z0-9]+\n){3,4})Answer:$"
+)
 
 
 def _pixels(image: Image.Image) -> np.ndarray:
@@ -117,15 +121,22 @@ def test_counting_answer_equals_the_number_of_drawn_shapes_of_that_kind(config: 
     assert len(counts) >= 3  # the asked counts vary, zero included over enough images
 
 
-def test_multiple_choice_gold_letter_names_the_true_option() -> None:
+@pytest.mark.parametrize("answer_with", ["letter", "option"])
+def test_multiple_choice_gold_answer_names_the_true_option(answer_with: str) -> None:
+    config = SyntheticTasksConfig(image_size=32, choice_answer=answer_with)
     for i in IDS:
-        row = multiple_choice_row(5, i, CONFIG)
-        match = MC_RE.match(row.prompt)
+        row = multiple_choice_row(5, i, config)
+        match = (MC_RE if answer_with == "letter" else MC_OPTION_RE).match(row.prompt)
         assert match, row.prompt
         question = match.group(1)
         options = dict(line.split(": ") for line in match.group(2).splitlines())
         assert len(set(options.values())) == len(options)
-        truth = options[row.answer]
+        truth = options[row.answer] if answer_with == "letter" else row.answer
+        assert truth in options.values()
+        if answer_with == "option":  # the same question, options and order as the letter-answered row
+            letter_row = multiple_choice_row(5, i, CONFIG)
+            assert MC_RE.match(letter_row.prompt).group(1, 2) == match.group(1, 2)
+            assert options[letter_row.answer] == truth
         objects = generate_scene(5, i, SyntheticShapesConfig(image_size=32, max_objects=CONFIG.max_scene_objects))
         if question == "How many objects are there?":
             assert truth == str(len(objects))
@@ -184,6 +195,8 @@ def test_config_validation() -> None:
         SyntheticTasksConfig(min_items=0)
     with pytest.raises(ValueError, match="max_items=5"):
         SyntheticTasksConfig(cells=2, max_objects=4, max_items=5)  # four cells hold at most four squares
+    with pytest.raises(ValueError, match="choice_answer must be 'letter' or 'option', got 'text'"):
+        SyntheticTasksConfig(choice_answer="text")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown synthetic task"):
         build_synthetic_tasks_dataset(1, tasks=("ocr",))
 
