@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import datasets
 import torch
@@ -50,7 +50,7 @@ from .short_runs import build_small_model, compile_cpu_kernels_in_child, short_r
 from .synthetic import shapes, tasks
 from .synthetic.scoring import ALL_TASKS, image_blind_answers
 from .synthetic.tokenizer import synthetic_corpus, train_synthetic_tokenizer
-from .templates import conversation
+from .templates import ChoiceAnswer, check_choice_answer, conversation
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class DemoConfig:
     # learns that within the demo's share of the budget (measured on the defaults, Pythia-VL / Mamba-VL, means over
     # seeds 0-2: lettered 26.8 / 34.2 against a floor of 29.5; answered with the option 63.0 / 69.3 against 29.0; the
     # option form costs reading 24 / 17 points and counting 10 / 8, and every task stays 15+ above its floor).
-    choice_answer: Literal["letter", "option"] = "option"
+    choice_answer: ChoiceAnswer = "option"
     max_new_tokens: int = 32
     curve_points: int = 10  # held-out accuracy per task measured this many times during training
     curve_examples: int = 32  # held-out examples per task for those measurements (teacher-forced answers)
@@ -132,8 +132,7 @@ class DemoConfig:
             )
         if self.image_size // self.grid_cells < 5:
             raise ValueError(f"grid_cells={self.grid_cells} leaves cells under 5 px in a {self.image_size} px image.")
-        if self.choice_answer not in ("letter", "option"):
-            raise ValueError(f"choice_answer must be 'letter' or 'option', got {self.choice_answer!r}.")
+        check_choice_answer("choice_answer", self.choice_answer)
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}.")
 

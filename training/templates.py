@@ -11,7 +11,9 @@ Boxes are ``[x1,y1,x2,y2]`` divided by the image width/height, with 2 decimals a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any, Literal
 
 __all__ = [
@@ -19,16 +21,20 @@ __all__ = [
     "GROUNDING_PROMPT",
     "MULTIPLE_CHOICE_OPTION_PROMPT",
     "MULTIPLE_CHOICE_PROMPT",
+    "MULTIPLE_CHOICE_TEMPLATES",
     "OPTION_LETTERS",
     "REGION_CAPTION_PROMPT",
     "VQA_PROMPT",
     "VSR_PROMPT",
+    "ChoiceAnswer",
     "Turn",
     "caption_turn",
+    "check_choice_answer",
     "conversation",
     "format_box",
     "grounding_prompt",
     "grounding_turn",
+    "multiple_choice_options",
     "multiple_choice_prompt",
     "multiple_choice_turn",
     "region_caption_turn",
@@ -51,6 +57,11 @@ MULTIPLE_CHOICE_PROMPT = (
 MULTIPLE_CHOICE_OPTION_PROMPT = (
     "Answer with the option from the given choices directly.\nQuestion: {question}\n{options}\nAnswer:"
 )
+ChoiceAnswer = Literal["letter", "option"]
+"""What a multiple-choice answer names: the option's letter (the paper's template) or the option itself."""
+MULTIPLE_CHOICE_TEMPLATES: MappingProxyType[str, str] = MappingProxyType(
+    {"letter": MULTIPLE_CHOICE_PROMPT, "option": MULTIPLE_CHOICE_OPTION_PROMPT}
+)
 GROUNDING_PROMPT = "Locate the region that is described by:\n{expression}."
 REGION_CAPTION_PROMPT = "Provide a short description of the region:\n{box}"
 VSR_PROMPT = "Determine if the image matches the description:\n{caption}."
@@ -67,21 +78,31 @@ def vqa_prompt(question: str) -> str:
     return VQA_PROMPT.format(question=question.strip())
 
 
-def multiple_choice_prompt(
-    question: str, options: Sequence[str], answer_with: Literal["letter", "option"] = "letter"
-) -> str:
+_OPTION_LINE = re.compile(r"^([A-Z]): (.+)$", re.MULTILINE)
+
+
+def check_choice_answer(name: str, value: object) -> None:
+    """Raise naming the field ``name`` unless ``value`` is a :data:`ChoiceAnswer`."""
+    if value not in MULTIPLE_CHOICE_TEMPLATES:
+        raise ValueError(f"{name} must be {' or '.join(map(repr, MULTIPLE_CHOICE_TEMPLATES))}, got {value!r}.")
+
+
+def multiple_choice_prompt(question: str, options: Sequence[str], answer_with: ChoiceAnswer = "letter") -> str:
     """Multiple choice: the question and its lettered options (``A: ...``, one per line).
 
     ``answer_with="letter"`` is the paper's template; ``"option"`` asks for the option itself
     (:data:`MULTIPLE_CHOICE_OPTION_PROMPT`).
     """
-    if answer_with not in ("letter", "option"):
-        raise ValueError(f"answer_with must be 'letter' or 'option', got {answer_with!r}")
+    check_choice_answer("answer_with", answer_with)
     if not 2 <= len(options) <= len(OPTION_LETTERS):
         raise ValueError(f"A multiple-choice question needs 2 to {len(OPTION_LETTERS)} options, got {len(options)}.")
     lines = "\n".join(f"{OPTION_LETTERS[i]}: {str(option).strip()}" for i, option in enumerate(options))
-    template = MULTIPLE_CHOICE_PROMPT if answer_with == "letter" else MULTIPLE_CHOICE_OPTION_PROMPT
-    return template.format(question=question.strip(), options=lines)
+    return MULTIPLE_CHOICE_TEMPLATES[answer_with].format(question=question.strip(), options=lines)
+
+
+def multiple_choice_options(prompt: str) -> dict[str, str]:
+    """The lettered options of a :func:`multiple_choice_prompt` (``{"A": "red", ...}``); empty for other prompts."""
+    return {match.group(1): match.group(2).strip() for match in _OPTION_LINE.finditer(prompt)}
 
 
 def grounding_prompt(expression: str) -> str:

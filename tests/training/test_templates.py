@@ -11,6 +11,7 @@ from training.templates import (
     format_box,
     grounding_prompt,
     grounding_turn,
+    multiple_choice_options,
     multiple_choice_prompt,
     multiple_choice_turn,
     region_caption_turn,
@@ -77,6 +78,11 @@ def test_multiple_choice_answered_with_the_option() -> None:
     assert multiple_choice_prompt(" Which animal? ", ["cat", " dog "], answer_with="option") == (
         "Answer with the option from the given choices directly.\nQuestion: Which animal?\nA: cat\nB: dog\nAnswer:"
     )
+    # The options read back from either form's prompt; other prompts have none.
+    for answer_with in ("letter", "option"):
+        prompt = multiple_choice_prompt("Which?", ["red", "blue circle"], answer_with=answer_with)  # type: ignore[arg-type]
+        assert multiple_choice_options(prompt) == {"A": "red", "B": "blue circle"}
+    assert multiple_choice_options(vqa_prompt("What color is it?")) == {}
     with pytest.raises(ValueError, match="answer_with must be 'letter' or 'option', got 'text'"):
         multiple_choice_prompt("q", ["a", "b"], answer_with="text")  # type: ignore[arg-type]
 

@@ -3,8 +3,8 @@
 Captions get SQuAD-style exact match and token F1, short answers exact match, grounding accuracy at IoU > 0.5 and
 mean IoU (metrics from :mod:`training.eval.metrics`); reading is a case-sensitive exact match, counting compares the
 first number, multiple choice the option letter (or, where the gold answer is the option itself, the first line, as
-retrieval). :func:`image_blind_answers` gives the
-floor a model that ignores the image reaches, scored like a model's predictions.
+retrieval). :func:`image_blind_answers` gives the floor a model that ignores the image reaches, scored like a model's
+predictions.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ..eval.metrics import (
     parse_choice,
     token_f1,
 )
-from ..templates import OPTION_LETTERS
+from ..templates import OPTION_LETTERS, multiple_choice_options
 from . import shapes, tasks
 
 __all__ = [
@@ -206,14 +206,6 @@ def evaluate_dataset(
     return score_predictions(dataset, predictions, scorer), records
 
 
-_OPTION_LINE = re.compile(r"^([A-Z]): (.+)$", re.MULTILINE)
-
-
-def _options(prompt: str) -> set[str]:
-    """The lettered options of a multiple-choice prompt (``A: red`` lines), as letters and as texts."""
-    return {part.strip() for match in _OPTION_LINE.finditer(prompt) for part in match.groups()}
-
-
 def image_blind_answers(train_set: datasets.Dataset, eval_set: datasets.Dataset) -> list[str]:
     """The best answers that ignore the image: each evaluation prompt's most frequent training answer in its task.
 
@@ -232,7 +224,7 @@ def image_blind_answers(train_set: datasets.Dataset, eval_set: datasets.Dataset)
         counts = by_prompt.get((task, prompt))
         if not counts:
             counts = by_task.get(task, Counter())
-            options = _options(prompt)
+            options = {part for item in multiple_choice_options(prompt).items() for part in item}  # letters, texts
             counts = Counter({answer: n for answer, n in counts.items() if answer in options}) or counts
         answers.append(counts.most_common(1)[0][0] if counts else "")
     return answers

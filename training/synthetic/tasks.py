@@ -26,12 +26,11 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
 
 import datasets
 from PIL import Image, ImageDraw, ImageFont
 
-from ..templates import OPTION_LETTERS, multiple_choice_prompt, vqa_prompt
+from ..templates import OPTION_LETTERS, ChoiceAnswer, check_choice_answer, multiple_choice_prompt, vqa_prompt
 from .retrieval import CELL_ANSWER
 from .rows import SyntheticRow, rows_to_dataset
 from .shapes import (
@@ -84,7 +83,7 @@ class SyntheticTasksConfig:
     max_count: int = 4  # counting: at most this many objects of the asked shape
     max_objects: int = 6  # counting: at most this many objects in all
     max_scene_objects: int = 2  # multiple choice: objects per shapes scene (1 to 3)
-    choice_answer: Literal["letter", "option"] = "letter"  # multiple choice: the option's letter or the option
+    choice_answer: ChoiceAnswer = "letter"  # multiple choice: the option's letter or the option
     center_text: bool = False  # reading: the string centred instead of at a random place
     min_items: int = 2  # retrieval: coloured cells per image, at most len(COLORS) (all distinct)
     max_items: int = 6
@@ -107,8 +106,7 @@ class SyntheticTasksConfig:
                 f"{self.cells**2}"
             )
         SyntheticShapesConfig(image_size=self.image_size, max_objects=self.max_scene_objects)  # validates
-        if self.choice_answer not in ("letter", "option"):
-            raise ValueError(f"choice_answer must be 'letter' or 'option', got {self.choice_answer!r}")
+        check_choice_answer("choice_answer", self.choice_answer)
         if not 1 <= self.min_items <= self.max_items <= min(len(COLORS), self.cells**2):
             raise ValueError(
                 f"need 1 <= min_items <= max_items <= {min(len(COLORS), self.cells**2)} (distinct colours in "
